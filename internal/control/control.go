@@ -1,0 +1,114 @@
+// Package control is Portico's control plane: the operations on
+// distributions, invalidations and certificates that the CloudFront API,
+// the ACM API and the web console share. It validates, enforces the
+// cross-object rules (alias uniqueness, certificate coverage, If-Match
+// versions) and writes through the store in single transactions, so that a
+// failed request leaves stored state as it was.
+//
+// Errors meant for API clients are *portico.Error; the wire packages render
+// them. Any other error is an internal failure.
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/portico-edge/portico/internal/store"
+)
+
+// Progress reports how far the data plane has got: the newest store
+// revision that every live edge serves. A distribution or invalidation
+// written at or before that revision is Deployed or Completed.
+type Progress interface {
+	AppliedRev() int64
+}
+
+// Service carries out control-plane operations against a store.
+type Service struct {
+	Store    store.Store
+	Progress Progress
+
+	// EdgeDomain is the suffix of distribution domain names: a distribution
+	// with ID E123 is served as e123.<EdgeDomain>.
+	EdgeDomain string
+	// AccountID is the 12-digit account in ARNs. Region is the region in
+	// ACM ARNs.
+	AccountID string
+	Region    string
+
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Store key layout. Every key the control plane writes is named here.
+const (
+	keyDistribution = "dist/"      // dist/<ID> → distribution record (JSON)
+	keyAlias        = "alias/"     // alias/<lower-case name> → distribution ID
+	keyCallerRef    = "callerref/" // callerref/<CallerReference> → distribution ID
+	keyTombstone    = "tomb/"      // tomb/<ID> → "" for every deleted ID: IDs are never reused
+	keyInvalidation = "inval/"     // inval/<distribution ID>/<ID> → invalidation (JSON)
+	keyInvalRef     = "invalref/"  // invalref/<distribution ID>/<CallerReference> → invalidation ID
+	keyCertificate  = "cert/"      // cert/<certificate ID> → certificate (JSON)
+)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// applied returns the newest revision every edge serves.
+func (s *Service) applied() int64 { return s.Progress.AppliedRev() }
+
+// newID returns prefix followed by 13 random upper-case letters and
+// digits, the shape of CloudFront's IDs and ETags.
+func newID(prefix string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	var b [13]byte
+	rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return prefix + string(b[:])
+}
+
+// newUUID returns a random RFC 4122 version 4 UUID, the shape of ACM
+// certificate IDs.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// getJSON reads key into v and returns the stored KV.
+func (s *Service) getJSON(ctx context.Context, key string, v any) (store.KV, error) {
+	kv, err := s.Store.Get(ctx, key)
+	if err != nil {
+		return kv, err
+	}
+	if err := json.Unmarshal(kv.Value, v); err != nil {
+		return kv, fmt.Errorf("control: decoding %s: %w", key, err)
+	}
+	return kv, nil
+}
+
+// putJSON returns a put of v as JSON at key.
+func putJSON(key string, v any) store.Op {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("control: encoding %s: %v", key, err)) // only plain data is stored
+	}
+	return store.Op{Key: key, Value: b}
+}
+
+// isNotFound reports whether err is the store's ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
