@@ -48,13 +48,14 @@ type Service struct {
 
 // Store key layout. Every key the control plane writes is named here.
 const (
-	keyDistribution = "dist/"      // dist/<ID> → distribution record (JSON)
+	keyDistribution = "dist/"      // dist/<ID> → portico.Distribution (JSON)
 	keyAlias        = "alias/"     // alias/<lower-case name> → distribution ID
 	keyCallerRef    = "callerref/" // callerref/<CallerReference> → distribution ID
 	keyTombstone    = "tomb/"      // tomb/<ID> → "" for every deleted ID: IDs are never reused
 	keyInvalidation = "inval/"     // inval/<distribution ID>/<ID> → invalidation (JSON)
 	keyInvalRef     = "invalref/"  // invalref/<distribution ID>/<CallerReference> → invalidation ID
-	keyCertificate  = "cert/"      // cert/<certificate ID> → certificate (JSON)
+	keyCertificate  = "cert/"      // cert/<certificate ID> → portico.Certificate (JSON)
+	keyCertUse      = "certuse/"   // certuse/<certificate ID> → JSON []string of the IDs of distributions using it
 )
 
 func (s *Service) now() time.Time {
@@ -95,10 +96,7 @@ func (s *Service) getJSON(ctx context.Context, key string, v any) (store.KV, err
 	if err != nil {
 		return kv, err
 	}
-	if err := json.Unmarshal(kv.Value, v); err != nil {
-		return kv, fmt.Errorf("control: decoding %s: %w", key, err)
-	}
-	return kv, nil
+	return kv, decode(kv, v)
 }
 
 // putJSON returns a put of v as JSON at key.
