@@ -26,6 +26,33 @@ import (
 // written at or before that revision is Deployed or Completed.
 type Progress interface {
 	AppliedRev() int64
+	// Changed returns a channel closed the next time AppliedRev advances.
+	Changed() <-chan struct{}
+}
+
+// waitApplied waits until every edge serves rev, ctx is done, or
+// s.DeployWait has passed, and reports whether rev is served. Reads use it
+// so that a client polling for Deployed sees the change as soon as the edge
+// has it, rather than one poll interval later.
+func (s *Service) waitApplied(ctx context.Context, rev int64) bool {
+	if s.applied() >= rev {
+		return true
+	}
+	timer := time.NewTimer(s.DeployWait)
+	defer timer.Stop()
+	for {
+		changed := s.Progress.Changed()
+		if s.applied() >= rev {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return s.applied() >= rev
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // Service carries out control-plane operations against a store.
@@ -40,6 +67,11 @@ type Service struct {
 	// ACM ARNs.
 	AccountID string
 	Region    string
+
+	// DeployWait bounds how long a read of an InProgress distribution or
+	// invalidation waits for the edges to catch up before it answers
+	// InProgress. Zero means it does not wait.
+	DeployWait time.Duration
 
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
