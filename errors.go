@@ -82,6 +82,8 @@ var statuses = map[string]int{
 	ErrSignatureDoesNotMatch:          http.StatusForbidden,
 	ErrInvalidClientTokenID:           http.StatusForbidden,
 	ErrIncompleteSignature:            http.StatusForbidden,
+	"MissingAuthenticationToken":      http.StatusForbidden,
+	"RequestTimeTooSkewed":            http.StatusForbidden,
 	ErrNoSuchDistribution:             http.StatusNotFound,
 	ErrNoSuchInvalidation:             http.StatusNotFound,
 	ErrNoSuchOrigin:                   http.StatusNotFound,
