@@ -48,7 +48,8 @@ type Op struct {
 }
 
 // Store is a revisioned key-value store. All methods are safe for concurrent
-// use. Keys are compared as byte strings.
+// use. Keys are non-empty and compared as byte strings. A transaction names
+// each key in at most one Op, as etcd requires.
 type Store interface {
 	// Get returns the key, or ErrNotFound.
 	Get(ctx context.Context, key string) (KV, error)
@@ -58,7 +59,8 @@ type Store interface {
 	List(ctx context.Context, prefix string) (kvs []KV, rev int64, err error)
 
 	// Txn applies ops atomically if every condition holds, at a new revision
-	// that it returns. The write is durable (on disk, or committed by a quorum)
+	// that it returns (one new revision per transaction with ops, even if its
+	// ops change nothing). The write is durable (on disk, or committed by a quorum)
 	// before Txn returns. When a condition fails it returns ErrConflict and
 	// writes nothing. A transaction without ops writes nothing and returns the
 	// current revision.
