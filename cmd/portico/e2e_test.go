@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// portico is one running `portico serve` process started by a test.
+type portico struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	logs    *syncBuffer
+	exited  chan struct{}
+
+	api, http, https, dns string // bound addresses
+}
+
+var binary string // built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "portico-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "portico")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building portico:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var listeningLine = regexp.MustCompile(`msg=listening api=(\S+) http=(\S+) https=(\S+) dns=(\S+)`)
+
+// startPortico runs the binary on dataDir with every listener on a free
+// loopback port, and waits until it says where it listens.
+func startPortico(t *testing.T, dataDir string, env []string, args ...string) *portico {
+	t.Helper()
+	p := &portico{t: t, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
+	all := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
+		"--https", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, args...)
+	p.cmd = exec.Command(binary, all...)
+	p.cmd.Env = append(os.Environ(), env...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.Write([]byte(line + "\n"))
+			if m := listeningLine.FindStringSubmatch(line); m != nil {
+				found <- m[1:]
+			}
+		}
+	}()
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	select {
+	case addrs := <-found:
+		p.api, p.http, p.https, p.dns = addrs[0], addrs[1], addrs[2], addrs[3]
+	case <-p.exited:
+		t.Fatalf("portico exited before listening:\n%s", p.logs)
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("portico did not start listening:\n%s", p.logs)
+	}
+	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
+	return p
+}
+
+// kill sends sig and waits for the process to end.
+func (p *portico) kill(sig syscall.Signal) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(40 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue returns a leaf certificate and key PEM for names.
+func (ca *testCA) issue(t *testing.T, serial int64, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// recordedRequest is what the test origin saw.
+type recordedRequest struct {
+	Method, Host, URI, Body string
+	Header                  http.Header
+	SNI                     string
+}
+
+// testOrigin is an HTTPS origin that, like Auth0's edge, refuses requests
+// without the right cname-api-key, and records every request.
+type testOrigin struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []recordedRequest
+}
+
+func newTestOrigin(t *testing.T, ca *testCA, domain, apiKey string) *testOrigin {
+	t.Helper()
+	o := &testOrigin{}
+	certPEM, keyPEM := ca.issue(t, 2, domain)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec := recordedRequest{Method: r.Method, Host: r.Host, URI: r.RequestURI, Body: string(body), Header: r.Header.Clone()}
+		if r.TLS != nil {
+			rec.SNI = r.TLS.ServerName
+		}
+		o.mu.Lock()
+		o.reqs = append(o.reqs, rec)
+		o.mu.Unlock()
+		if r.Header.Get("cname-api-key") != apiKey {
+			http.Error(w, "Invalid API key", http.StatusForbidden)
+			return
+		}
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"issuer":"https://login.example.com/","n":%d}`, len(o.requests()))
+		case "/authorize":
+			http.SetCookie(w, &http.Cookie{Name: "auth0", Value: "session-" + strconv.Itoa(len(o.requests())), Secure: true, HttpOnly: true})
+			http.Redirect(w, r, "/login?state=abc", http.StatusFound)
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, body)
+		}
+	}))
+	o.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	o.StartTLS()
+	t.Cleanup(o.Close)
+	return o
+}
+
+func (o *testOrigin) requests() []recordedRequest {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]recordedRequest(nil), o.reqs...)
+}
+
+func (o *testOrigin) last(t *testing.T) recordedRequest {
+	t.Helper()
+	reqs := o.requests()
+	if len(reqs) == 0 {
+		t.Fatal("the origin received no request")
+	}
+	return reqs[len(reqs)-1]
+}
+
+func (o *testOrigin) port() int { return o.Listener.Addr().(*net.TCPAddr).Port }
+
+// viewer returns an HTTP client that connects every request to addr, as a
+// browser whose DNS points the custom domain at Portico would.
+func viewer(addr string, roots *x509.CertPool) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, addr)
+			},
+			TLSClientConfig:   &tls.Config{RootCAs: roots},
+			ForceAttemptHTTP2: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// must returns a function that fails t if err is not nil and otherwise
+// returns v: must(f())(t).
+func must[T any](v T, err error) func(t *testing.T) T {
+	return func(t *testing.T) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+var errNotYet = errors.New("not yet")

@@ -1,0 +1,76 @@
+// Command portico runs Portico, a self-hosted edge that speaks CloudFront's
+// and ACM's APIs: `portico serve` starts the control plane, the edge and the
+// DNS server over one embedded store.
+//
+// This is the only package that reads flags and the environment or calls
+// os.Exit; everything else receives its configuration as arguments.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // start-up or run-time failure
+	exitBadUsage = 2 // bad flags or arguments
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// usageError is a problem with the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitBadUsage
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "portico: %v (see 'portico help')\n", err)
+		return exitBadUsage
+	default:
+		fmt.Fprintf(stderr, "portico: %v\n", err)
+		return exitFailure
+	}
+}
+
+const usage = `Portico: a self-hosted, CloudFront-compatible edge.
+
+Usage:
+  portico serve [--data DIR] [--api ADDR] [--http ADDR] [--https ADDR] [--dns ADDR]
+                [--edge-domain NAME] [--public-ip IP,...] [--origin-ca FILE]
+
+Credentials for the API and console come from PORTICO_ACCESS_KEY_ID and
+PORTICO_SECRET_ACCESS_KEY; when unset, serve generates a pair into the data
+directory and prints where it is.
+
+Run 'portico serve -h' for the flags.
+`

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-edge/portico/internal/acmapi"
+	"github.com/portico-edge/portico/internal/cfapi"
+	"github.com/portico-edge/portico/internal/console"
+	"github.com/portico-edge/portico/internal/control"
+	"github.com/portico-edge/portico/internal/deploy"
+	"github.com/portico-edge/portico/internal/dnsserver"
+	"github.com/portico-edge/portico/internal/edgeserver"
+	"github.com/portico-edge/portico/internal/httpcache"
+	"github.com/portico-edge/portico/internal/origin"
+	"github.com/portico-edge/portico/internal/sigv4"
+	"github.com/portico-edge/portico/internal/snapshot"
+	"github.com/portico-edge/portico/internal/store/boltstore"
+)
+
+// serveConfig is the command line of `portico serve`.
+type serveConfig struct {
+	dataDir    string
+	apiAddr    string
+	httpAddr   string
+	httpsAddr  string
+	dnsAddr    string
+	edgeDomain string
+	publicIPs  []netip.Addr
+	originCA   string
+	// originResolve maps origin host names to the addresses Portico
+	// connects to for them, as curl's --resolve does (certificates are still
+	// verified against the host name).
+	originResolve map[string]netip.Addr
+	cacheBytes    int64
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("portico serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dataDir, "data", "./portico-data", "`directory` of the embedded store, credentials and edge keys")
+	fs.StringVar(&c.apiAddr, "api", "127.0.0.1:9000", "`address` of the control plane: CloudFront and ACM APIs, and the console under /console/")
+	fs.StringVar(&c.httpAddr, "http", ":8080", "`address` of the viewer-facing HTTP listener")
+	fs.StringVar(&c.httpsAddr, "https", ":8443", "`address` of the viewer-facing HTTPS listener")
+	fs.StringVar(&c.dnsAddr, "dns", "127.0.0.1:8053", "`address` of the authoritative DNS server (UDP and TCP)")
+	fs.StringVar(&c.edgeDomain, "edge-domain", "portico.localhost", "`domain` under which distributions get their names, <id>.<domain>")
+	publicIPs := fs.String("public-ip", "127.0.0.1", "comma-separated `addresses` that DNS answers for distribution names")
+	fs.StringVar(&c.originCA, "origin-ca", "", "PEM `file` of extra roots trusted for origin TLS, added to the system roots")
+	resolve := fs.String("origin-resolve", "", "comma-separated `host=ip` pairs: connect to ip for origin host, as curl --resolve does; TLS is still verified for host")
+	fs.Int64Var(&c.cacheBytes, "cache-memory", 256<<20, "memory `bytes` of the response cache")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	for _, s := range strings.Split(*publicIPs, ",") {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--public-ip: %q is not an IP address", s)}
+		}
+		c.publicIPs = append(c.publicIPs, ip)
+	}
+	for _, pair := range strings.Split(*resolve, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		host, addr, ok := strings.Cut(pair, "=")
+		ip, err := netip.ParseAddr(addr)
+		if !ok || err != nil || host == "" {
+			return nil, usageError{fmt.Sprintf("--origin-resolve: %q is not host=ip", pair)}
+		}
+		if c.originResolve == nil {
+			c.originResolve = make(map[string]netip.Addr)
+		}
+		c.originResolve[strings.ToLower(host)] = ip
+	}
+	c.edgeDomain = strings.TrimSuffix(strings.ToLower(c.edgeDomain), ".")
+	if strings.Count(c.edgeDomain, ".") < 1 || strings.ContainsAny(c.edgeDomain, " /*:") {
+		return nil, usageError{fmt.Sprintf("--edge-domain: %q is not a domain name with at least two labels", c.edgeDomain)}
+	}
+	if c.cacheBytes < 0 {
+		return nil, usageError{"--cache-memory must not be negative"}
+	}
+	return c, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	creds, credsPath, generated, err := loadCredentials(cfg.dataDir, getenv)
+	if err != nil {
+		return err
+	}
+	accountID, err := loadAccountID(cfg.dataDir)
+	if err != nil {
+		return fmt.Errorf("account ID: %w", err)
+	}
+	edgeCert, edgeCAPath, err := loadEdgeCertificate(cfg.dataDir, cfg.edgeDomain, time.Now())
+	if err != nil {
+		return fmt.Errorf("edge certificate: %w", err)
+	}
+	roots, err := originRoots(cfg.originCA)
+	if err != nil {
+		return err
+	}
+	st, err := boltstore.Open(cfg.dataDir + "/" + storeFile)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// Bind every listener before serving, so that a taken port fails the
+	// start-up with one clear line and exit code 1.
+	apiLn, err := net.Listen("tcp", cfg.apiAddr)
+	if err != nil {
+		return fmt.Errorf("--api: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	httpsLn, err := net.Listen("tcp", cfg.httpsAddr)
+	if err != nil {
+		return fmt.Errorf("--https: %w", err)
+	}
+
+	tracker := &deploy.Tracker{}
+	svc := &control.Service{
+		Store:      st,
+		Progress:   tracker,
+		EdgeDomain: cfg.edgeDomain,
+		AccountID:  accountID,
+		Region:     "us-east-1",
+		DeployWait: 2 * time.Second,
+		Log:        log,
+	}
+
+	// Data plane.
+	cache := httpcache.New(cfg.cacheBytes, log)
+	transports := origin.NewTransports(roots, log)
+	if len(cfg.originResolve) > 0 {
+		transports.Resolve = func(hostport string) string {
+			host, port, err := net.SplitHostPort(hostport)
+			if ip, ok := cfg.originResolve[strings.ToLower(host)]; ok && err == nil {
+				return net.JoinHostPort(ip.String(), port)
+			}
+			return hostport
+		}
+	}
+	watcher := &snapshot.Watcher{
+		Source:   svc,
+		Reporter: tracker,
+		Edge:     "local",
+		Deps: snapshot.Deps{
+			Transports:         transports,
+			Cache:              cache,
+			DefaultCertificate: edgeCert,
+			Log:                log,
+		},
+		Log: log,
+	}
+	edge := &edgeserver.Server{Snapshot: watcher.Current, DefaultCertificate: edgeCert, Log: log}
+	edgeHTTP, edgeHTTPS := edge.HTTPServer(), edge.HTTPSServer()
+	dns := &dnsserver.Server{Zone: cfg.edgeDomain, Addrs: cfg.publicIPs, Names: currentNames(watcher), Log: log}
+	dnsAddr, err := dns.Listen(cfg.dnsAddr)
+	if err != nil {
+		return fmt.Errorf("--dns: %w", err)
+	}
+
+	// Control plane.
+	// Each API accepts only requests signed for its own service, as AWS does.
+	authenticator := func(service string) func(*http.Request, []byte) error {
+		v := &sigv4.Verifier{
+			Secret: func(id string) (string, bool) {
+				return creds.SecretAccessKey, id == creds.AccessKeyID
+			},
+			Services: []string{service},
+		}
+		return func(r *http.Request, payload []byte) error {
+			_, err := v.Verify(r, payload)
+			return err
+		}
+	}
+	sessionKey := make([]byte, 32)
+	rand.Read(sessionKey)
+	api := apiHandler(
+		&cfapi.Handler{Service: svc, Authenticate: authenticator("cloudfront"), Log: log},
+		&acmapi.Handler{Service: svc, Authenticate: authenticator("acm"), Log: log},
+		&console.Handler{
+			Service:    svc,
+			Login:      creds.match,
+			SessionKey: sessionKey,
+			Log:        log,
+		},
+	)
+	apiServer := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The edge starts serving once the stored configuration is loaded.
+	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatching()
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- watcher.Run(watchCtx) }()
+	select {
+	case <-watcher.Loaded():
+	case err := <-watchDone:
+		return fmt.Errorf("loading configuration: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	goServe := func(name string, serveFn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := serveFn(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	goServe("api", func() error { return apiServer.Serve(apiLn) })
+	goServe("http", func() error { return edgeHTTP.Serve(httpLn) })
+	goServe("https", func() error { return edgeHTTPS.ServeTLS(httpsLn, "", "") })
+	goServe("dns", dns.Serve)
+
+	log.Info("listening", "api", apiLn.Addr().String(), "http", httpLn.Addr().String(),
+		"https", httpsLn.Addr().String(), "dns", dnsAddr.String())
+	printBanner(stdout, cfg, apiLn.Addr(), httpLn.Addr(), httpsLn.Addr(), dnsAddr, credsPath, generated, edgeCAPath)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight requests")
+	case runErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Stop taking new work everywhere at once, then wait for what is in
+	// flight.
+	var down sync.WaitGroup
+	for _, shutdown := range []func(context.Context) error{apiServer.Shutdown, edgeHTTP.Shutdown, edgeHTTPS.Shutdown, dns.Shutdown} {
+		down.Go(func() { shutdown(shutdownCtx) })
+	}
+	down.Wait()
+	wg.Wait()
+	stopWatching()
+	<-watchDone
+	return runErr
+}
+
+// currentNames adapts the watcher's current snapshot to the DNS server:
+// nil until the first snapshot is loaded.
+func currentNames(w *snapshot.Watcher) func() dnsserver.Names {
+	return func() dnsserver.Names {
+		if s := w.Current(); s != nil {
+			return s
+		}
+		return nil
+	}
+}
+
+// match reports, in constant time, whether id and secret are these
+// credentials.
+func (c credentials) match(id, secret string) bool {
+	idOK := subtle.ConstantTimeCompare([]byte(id), []byte(c.AccessKeyID))
+	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(c.SecretAccessKey))
+	return idOK&secretOK == 1
+}
+
+// apiHandler routes the control-plane listener: CloudFront's REST API under
+// /2020-05-31/, ACM's JSON API at POST /, the console under /console/.
+func apiHandler(cf, acm, con http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/2020-05-31/", cf)
+	mux.Handle("/console/", con)
+	mux.Handle("POST /{$}", acm)
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
+	return mux
+}
+
+// originRoots returns the system roots plus the PEM file's certificates.
+func originRoots(file string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if file == "" {
+		return roots, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--origin-ca: %w", err)
+	}
+	if !roots.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--origin-ca: %s holds no PEM certificate", file)
+	}
+	return roots, nil
+}
+
+func printBanner(w io.Writer, cfg *serveConfig, api, httpAddr, httpsAddr, dns net.Addr, credsPath string, generated bool, caPath string) {
+	fmt.Fprintf(w, "Portico is serving.\n")
+	fmt.Fprintf(w, "  API:      http://%s  (CloudFront 2020-05-31 and ACM; any region)\n", api)
+	fmt.Fprintf(w, "  Console:  http://%s/console/\n", api)
+	fmt.Fprintf(w, "  Edge:     http %s, https %s; distributions are <id>.%s\n", httpAddr, httpsAddr, cfg.edgeDomain)
+	fmt.Fprintf(w, "  DNS:      %s (UDP and TCP)\n", dns)
+	switch {
+	case credsPath == "":
+		fmt.Fprintf(w, "  Credentials: from PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY\n")
+	case generated:
+		fmt.Fprintf(w, "  Credentials: generated into %s (profile %q)\n", credsPath, credsProfile)
+	default:
+		fmt.Fprintf(w, "  Credentials: %s (profile %q)\n", credsPath, credsProfile)
+	}
+	fmt.Fprintf(w, "  Edge CA:  %s (trust it to reach <id>.%s over HTTPS)\n", caPath, cfg.edgeDomain)
+}

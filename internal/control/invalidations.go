@@ -1,0 +1,337 @@
+package control
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portico-edge/portico"
+)
+
+// Invalidation limits, from CloudFront's quotas.
+const (
+	// MaxInvalidationPaths is the most paths one batch may hold.
+	MaxInvalidationPaths = 3000
+	// MaxInvalidationPathLength is the longest path, in bytes.
+	MaxInvalidationPathLength = 4000
+	// MaxFilesInProgress is how many file (non-wildcard) paths may be
+	// awaiting completion on one distribution.
+	MaxFilesInProgress = 3000
+	// MaxWildcardsInProgress is how many wildcard paths may be awaiting
+	// completion on one distribution.
+	MaxWildcardsInProgress = 15
+)
+
+// CreateInvalidation asks the edges to drop the cached objects under paths
+// of the distribution distID. Each path starts with "/" and may end with a
+// "*" wildcard. A callerRef already used on the distribution with the same
+// paths returns the invalidation it created; with other paths it is
+// refused. The invalidation is InProgress until every edge has purged the
+// paths.
+//
+// The in-flight limits (MaxFilesInProgress, MaxWildcardsInProgress) are
+// checked against the invalidations stored when the request is read; two
+// concurrent batches may together pass them, as CloudFront's quotas are
+// not exact either.
+func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef string, paths []string) (*portico.Invalidation, error) {
+	if err := validateInvalidationBatch(callerRef, paths); err != nil {
+		return nil, err
+	}
+	var inv *portico.Invalidation
+	existing := false
+	err := retryConflicts(func() error {
+		existing = false
+		_, distKV, err := s.readDistribution(ctx, distID)
+		if err != nil {
+			return err
+		}
+		refKey := keyInvalRef + distID + "/" + callerRef
+		refKV, err := s.Store.Get(ctx, refKey)
+		if err == nil {
+			inv, err = s.readInvalidation(ctx, distID, string(refKV.Value))
+			if err != nil {
+				return err
+			}
+			if !samePaths(inv.Paths, paths) {
+				return portico.Errorf(portico.ErrInvalidationBatchAlreadyExists,
+					"The caller reference %q was already used on this distribution for an invalidation of other paths.", callerRef)
+			}
+			existing = true
+			return nil
+		}
+		if !isNotFound(err) {
+			return fmt.Errorf("reading invalidation caller reference: %w", err)
+		}
+		if err := s.checkInFlight(ctx, distID, paths); err != nil {
+			return err
+		}
+
+		inv = &portico.Invalidation{
+			ID:              newID("I"),
+			DistributionID:  distID,
+			CallerReference: callerRef,
+			Paths:           slices.Clone(paths),
+			CreateTime:      s.now().Truncate(time.Millisecond),
+		}
+		key := invalidationKey(distID, inv.ID)
+		var t txn
+		t.require(distKV.Key, distKV.ModRev)
+		t.require(refKey, 0)
+		t.require(key, 0)
+		t.put(key, inv)
+		t.putString(refKey, inv.ID)
+		rev, err := s.Store.Txn(ctx, t.conds, t.ops)
+		if err != nil {
+			return err
+		}
+		inv.Rev = rev
+		return nil
+	})
+	if err != nil {
+		return nil, wrapInternal("creating invalidation for "+distID, err)
+	}
+	inv.Status = s.invalidationStatus(ctx, inv.Rev, false)
+	if existing {
+		return inv, nil
+	}
+	s.distLog().InfoContext(ctx, "invalidation created", "distribution", distID, "id", inv.ID, "paths", len(paths), "rev", inv.Rev)
+	return inv, nil
+}
+
+// GetInvalidation returns the invalidation id of distribution distID,
+// with its Status. One that is still InProgress is given up to
+// s.DeployWait to complete first.
+func (s *Service) GetInvalidation(ctx context.Context, distID, id string) (*portico.Invalidation, error) {
+	if _, _, err := s.readDistribution(ctx, distID); err != nil {
+		return nil, err
+	}
+	inv, err := s.readInvalidation(ctx, distID, id)
+	if err != nil {
+		return nil, err
+	}
+	inv.Status = s.invalidationStatus(ctx, inv.Rev, true)
+	return inv, nil
+}
+
+// ListInvalidations returns up to maxItems invalidations of distribution
+// distID (DefaultMaxItems if maxItems is not positive), newest first,
+// starting after the invalidation whose ID is marker. When more follow,
+// truncated is true and next is the marker of the next page: the last
+// returned ID.
+func (s *Service) ListInvalidations(ctx context.Context, distID, marker string, maxItems int) (page []*portico.Invalidation, next string, truncated bool, err error) {
+	if maxItems <= 0 {
+		maxItems = DefaultMaxItems
+	}
+	if _, _, err := s.readDistribution(ctx, distID); err != nil {
+		return nil, "", false, err
+	}
+	all, err := s.listInvalidations(ctx, distID)
+	if err != nil {
+		return nil, "", false, err
+	}
+	slices.SortFunc(all, func(a, b *portico.Invalidation) int {
+		return cmp.Or(cmp.Compare(b.Rev, a.Rev), strings.Compare(a.ID, b.ID))
+	})
+	start := 0
+	if marker != "" {
+		i := slices.IndexFunc(all, func(inv *portico.Invalidation) bool { return inv.ID == marker })
+		if i < 0 {
+			return nil, "", false, portico.Errorf(portico.ErrInvalidArgument, "The Marker %q does not name an invalidation of this distribution.", marker)
+		}
+		start = i + 1
+	}
+	end := min(start+maxItems, len(all))
+	page = all[start:end]
+	if len(page) > 0 {
+		// Newest first: one wait for the newest, then each as it stands.
+		s.waitApplied(ctx, page[0].Rev)
+	}
+	for _, inv := range page {
+		inv.Status = s.invalidationStatus(ctx, inv.Rev, false)
+	}
+	if end < len(all) {
+		return page, page[len(page)-1].ID, true, nil
+	}
+	return page, "", false, nil
+}
+
+// readInvalidation returns the stored invalidation id of distribution
+// distID, with Rev set, or NoSuchInvalidation.
+func (s *Service) readInvalidation(ctx context.Context, distID, id string) (*portico.Invalidation, error) {
+	if !isResourceID(id) {
+		return nil, errNoSuchInvalidation()
+	}
+	inv := new(portico.Invalidation)
+	kv, err := s.getJSON(ctx, invalidationKey(distID, id), inv)
+	if isNotFound(err) {
+		return nil, errNoSuchInvalidation()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("control: reading invalidation %s: %w", id, err)
+	}
+	inv.Rev = kv.CreateRev
+	return inv, nil
+}
+
+// listInvalidations returns every invalidation of distribution distID in
+// key order, with Rev set.
+func (s *Service) listInvalidations(ctx context.Context, distID string) ([]*portico.Invalidation, error) {
+	kvs, _, err := s.Store.List(ctx, keyInvalidation+distID+"/")
+	if err != nil {
+		return nil, fmt.Errorf("control: listing invalidations of %s: %w", distID, err)
+	}
+	out := make([]*portico.Invalidation, 0, len(kvs))
+	for _, kv := range kvs {
+		inv := new(portico.Invalidation)
+		if err := decode(kv, inv); err != nil {
+			return nil, err
+		}
+		inv.Rev = kv.CreateRev
+		out = append(out, inv)
+	}
+	return out, nil
+}
+
+// invalidationsInProgress counts the invalidations of distribution distID
+// that not every edge has carried out yet.
+func (s *Service) invalidationsInProgress(ctx context.Context, distID string) (int, error) {
+	kvs, _, err := s.Store.List(ctx, keyInvalidation+distID+"/")
+	if err != nil {
+		return 0, fmt.Errorf("control: listing invalidations of %s: %w", distID, err)
+	}
+	applied, n := s.applied(), 0
+	for _, kv := range kvs {
+		if kv.CreateRev > applied {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// checkInFlight refuses a batch of paths that would take distribution
+// distID past the limits on paths awaiting completion.
+func (s *Service) checkInFlight(ctx context.Context, distID string, paths []string) error {
+	invs, err := s.listInvalidations(ctx, distID)
+	if err != nil {
+		return err
+	}
+	files, wildcards := countPaths(paths)
+	applied := s.applied()
+	for _, inv := range invs {
+		if inv.Rev > applied {
+			f, w := countPaths(inv.Paths)
+			files, wildcards = files+f, wildcards+w
+		}
+	}
+	switch {
+	case wildcards > MaxWildcardsInProgress:
+		return portico.Errorf(portico.ErrTooManyInvalidationsInProgress,
+			"Processing your request will cause you to exceed the maximum number of in-progress wildcard invalidations (%d).", MaxWildcardsInProgress)
+	case files > MaxFilesInProgress:
+		return portico.Errorf(portico.ErrTooManyInvalidationsInProgress,
+			"Processing your request will cause you to exceed the maximum number of in-progress file invalidations (%d).", MaxFilesInProgress)
+	}
+	return nil
+}
+
+// deleteInvalidations adds to t the deletion of every invalidation of
+// distribution distID and of their caller references.
+func (s *Service) deleteInvalidations(ctx context.Context, t *txn, distID string) error {
+	for _, prefix := range []string{keyInvalidation + distID + "/", keyInvalRef + distID + "/"} {
+		kvs, _, err := s.Store.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", prefix, err)
+		}
+		for _, kv := range kvs {
+			t.del(kv.Key)
+		}
+	}
+	return nil
+}
+
+// invalidationStatus returns the status of an invalidation created at rev:
+// Completed once every edge serves rev, since an edge purges the
+// invalidations up to a revision before it reports it. With wait, it gives
+// the edges up to s.DeployWait.
+func (s *Service) invalidationStatus(ctx context.Context, rev int64, wait bool) string {
+	if wait && s.waitApplied(ctx, rev) || s.applied() >= rev {
+		return portico.StatusCompleted
+	}
+	return portico.StatusInProgress
+}
+
+// validateInvalidationBatch checks a batch on its own: a caller reference
+// and 1 to MaxInvalidationPaths paths, each starting with "/", at most
+// MaxInvalidationPathLength long, with "*" only as the last character and
+// no control characters or spaces (they must be URL-encoded).
+func validateInvalidationBatch(callerRef string, paths []string) error {
+	switch {
+	case callerRef == "":
+		return portico.Errorf(portico.ErrInvalidArgument, "The parameter CallerReference is required.")
+	case len(callerRef) > portico.MaxCallerReferenceSize:
+		return portico.Errorf(portico.ErrInvalidArgument, "CallerReference must be at most %d characters.", portico.MaxCallerReferenceSize)
+	case len(paths) == 0:
+		return portico.Errorf(portico.ErrInvalidArgument, "The parameter Paths must contain at least one path.")
+	case len(paths) > MaxInvalidationPaths:
+		return portico.Errorf(portico.ErrBatchTooLarge, "Invalidation batch specified is too large: at most %d paths are allowed.", MaxInvalidationPaths)
+	}
+	for _, p := range paths {
+		if err := validateInvalidationPath(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateInvalidationPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q does not start with a slash.", shorten(p))
+	case len(p) > MaxInvalidationPathLength:
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: a path is longer than %d characters.", MaxInvalidationPathLength)
+	case strings.Contains(p[:len(p)-1], "*"):
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q has a * that is not its last character.", shorten(p))
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f {
+			return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q holds a space or control character; URL-encode it.", shorten(p))
+		}
+	}
+	return nil
+}
+
+// shorten returns p cut to a length fit for an error message.
+func shorten(p string) string {
+	const n = 200
+	if len(p) <= n {
+		return p
+	}
+	return strings.ToValidUTF8(p[:n], "") + "…"
+}
+
+// countPaths returns how many of paths are file paths and how many end in
+// a wildcard.
+func countPaths(paths []string) (files, wildcards int) {
+	for _, p := range paths {
+		if strings.HasSuffix(p, "*") {
+			wildcards++
+		} else {
+			files++
+		}
+	}
+	return files, wildcards
+}
+
+// samePaths reports whether a and b hold the same paths, in any order.
+func samePaths(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+func invalidationKey(distID, id string) string { return keyInvalidation + distID + "/" + id }
+
+func errNoSuchInvalidation() *portico.Error {
+	return portico.Errorf(portico.ErrNoSuchInvalidation, "The specified invalidation does not exist.")
+}

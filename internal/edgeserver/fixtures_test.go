@@ -1,0 +1,396 @@
+package edgeserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/control"
+	"github.com/portico-edge/portico/internal/deploy"
+	"github.com/portico-edge/portico/internal/httpcache"
+	"github.com/portico-edge/portico/internal/origin"
+	"github.com/portico-edge/portico/internal/snapshot"
+	"github.com/portico-edge/portico/internal/store/boltstore"
+)
+
+// testCA issues certificates for tests.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+var serial atomic.Int64
+
+func newCA(t testing.TB, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(serial.Add(1)),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// pems is a certificate as ACM's ImportCertificate takes it.
+type pems struct{ cert, chain, key []byte }
+
+func (ca *testCA) issue(t testing.TB, names ...string) pems {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial.Add(1)),
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(12 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pems{
+		cert:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		chain: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}),
+		key:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+}
+
+func (ca *testCA) keyPair(t testing.TB, names ...string) *tls.Certificate {
+	t.Helper()
+	p := ca.issue(t, names...)
+	kp, err := tls.X509KeyPair(append(p.cert, p.chain...), p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kp
+}
+
+// originHost is the test origin's domain name; the origin transports
+// resolve it to the loopback server.
+const originHost = "origin.test"
+
+// seen is what the origin received.
+type seen struct {
+	method, path, query, host, requestID string
+}
+
+// testOrigin is an HTTPS origin with its own CA that records requests.
+// Requests for /slow wait until release is closed; responses to /via carry
+// a Via of their own.
+type testOrigin struct {
+	srv     *httptest.Server
+	ca      *testCA
+	release chan struct{}
+	mu      sync.Mutex
+	reqs    []seen
+}
+
+func newOrigin(t testing.TB) *testOrigin {
+	t.Helper()
+	o := &testOrigin{ca: newCA(t, "Origin Test CA"), release: make(chan struct{})}
+	o.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		o.mu.Lock()
+		o.reqs = append(o.reqs, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.Header.Get("X-Amz-Cf-Id")})
+		o.mu.Unlock()
+		if r.URL.Path == "/slow" {
+			<-o.release
+		}
+		if r.URL.Path == "/via" {
+			w.Header().Set("Via", "1.1 upstream-proxy")
+		}
+		w.Header().Set("Cache-Control", "max-age=300")
+		fmt.Fprintf(w, "%s %s from the origin", r.Method, r.URL.Path)
+	}))
+	o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.ca.keyPair(t, originHost)}}
+	o.srv.StartTLS()
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+// last returns the newest request the origin saw for path.
+func (o *testOrigin) last(path string) (seen, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := len(o.reqs) - 1; i >= 0; i-- {
+		if o.reqs[i].path == path {
+			return o.reqs[i], true
+		}
+	}
+	return seen{}, false
+}
+
+var allMethods = []string{"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}
+
+// distConfig returns a valid configuration with a default behaviour
+// (GET/HEAD, redirect-to-https) and "/api/*" (all methods, https-only).
+func distConfig(ref string, enabled bool, certARN string, aliases ...string) *portico.DistributionConfig {
+	fv := &portico.ForwardedValues{QueryString: portico.Ptr(true), Cookies: &portico.CookiePreference{Forward: "none"}}
+	cfg := &portico.DistributionConfig{
+		CallerReference: ref,
+		Comment:         portico.Ptr(""),
+		Enabled:         portico.Ptr(enabled),
+		Origins: &portico.Origins{Quantity: 1, Items: []portico.Origin{{
+			ID:         "origin",
+			DomainName: originHost,
+			CustomOriginConfig: &portico.CustomOriginConfig{
+				HTTPPort: 80, HTTPSPort: 443, OriginProtocolPolicy: "https-only",
+			},
+		}}},
+		DefaultCacheBehavior: &portico.CacheBehavior{
+			TargetOriginID:       "origin",
+			ViewerProtocolPolicy: "redirect-to-https",
+			ForwardedValues:      fv,
+		},
+		CacheBehaviors: &portico.CacheBehaviors{Quantity: 1, Items: []portico.CacheBehavior{{
+			PathPattern:          portico.Ptr("/api/*"),
+			TargetOriginID:       "origin",
+			ViewerProtocolPolicy: "https-only",
+			AllowedMethods: &portico.AllowedMethods{
+				Quantity: len(allMethods), Items: allMethods,
+				CachedMethods: &portico.Methods{Quantity: 2, Items: []string{"GET", "HEAD"}},
+			},
+			ForwardedValues: fv,
+		}}},
+	}
+	if len(aliases) > 0 {
+		cfg.Aliases = &portico.Aliases{Quantity: len(aliases), Items: aliases}
+	}
+	if certARN != "" {
+		cfg.ViewerCertificate = &portico.ViewerCertificate{
+			ACMCertificateArn:      portico.Ptr(certARN),
+			SSLSupportMethod:       portico.Ptr("sni-only"),
+			MinimumProtocolVersion: portico.Ptr("TLSv1.2_2021"),
+		}
+	}
+	return cfg
+}
+
+// syncBuffer is a log destination that tests read while servers write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// edge is a whole data plane, wired as cmd/portico wires it: a control
+// service over bbolt, a snapshot watcher reporting to a deploy tracker, and
+// the edge server's HTTP and HTTPS listeners on 127.0.0.1:0.
+type edge struct {
+	svc       *control.Service
+	tracker   *deploy.Tracker
+	watcher   *snapshot.Watcher
+	origin    *testOrigin
+	viewerCA  *testCA
+	logs      *syncBuffer
+	httpSrv   *http.Server
+	httpsSrv  *http.Server
+	httpAddr  string
+	httpsAddr string
+}
+
+func newEdge(t *testing.T) *edge {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "portico.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	e := &edge{
+		tracker:  &deploy.Tracker{},
+		origin:   newOrigin(t),
+		viewerCA: newCA(t, "Viewer Test CA"),
+		logs:     &syncBuffer{},
+	}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.svc = &control.Service{
+		Store: st, Progress: e.tracker, EdgeDomain: "portico.localhost",
+		AccountID: "123456789012", Region: "us-east-1",
+	}
+	transports := origin.NewTransports(e.origin.ca.pool, log)
+	originAddr := e.origin.srv.Listener.Addr().String()
+	transports.Resolve = func(hostport string) string {
+		if hostport == originHost+":443" {
+			return originAddr
+		}
+		return hostport
+	}
+	defaultCert := e.viewerCA.keyPair(t, "*.portico.localhost")
+	e.watcher = &snapshot.Watcher{
+		Source: e.svc,
+		Deps: snapshot.Deps{
+			Transports:         transports,
+			Cache:              httpcache.New(16<<20, log),
+			DefaultCertificate: defaultCert,
+			Log:                log,
+		},
+		Reporter: e.tracker,
+		Edge:     "edge-test",
+		Log:      log,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.watcher.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	select {
+	case <-e.watcher.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot within 10s")
+	}
+
+	s := &Server{Snapshot: e.watcher.Current, DefaultCertificate: defaultCert, Log: log}
+	e.httpSrv, e.httpAddr = serve(t, s.HTTPServer(), false)
+	e.httpsSrv, e.httpsAddr = serve(t, s.HTTPSServer(), true)
+	return e
+}
+
+// serve runs srv on 127.0.0.1:0 until the test ends.
+func serve(t *testing.T, srv *http.Server, tls bool) (*http.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		if tls {
+			done <- srv.ServeTLS(ln, "", "")
+		} else {
+			done <- srv.Serve(ln)
+		}
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return srv, ln.Addr().String()
+}
+
+// waitApplied waits until the tracker reports rev.
+func (e *edge) waitApplied(t *testing.T, rev int64) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		changed := e.tracker.Changed()
+		if e.tracker.AppliedRev() >= rev {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("tracker reports revision %d, want %d within 10s", e.tracker.AppliedRev(), rev)
+		}
+	}
+}
+
+// importCert imports a certificate for names (arn "" for a new one) and
+// returns its ARN.
+func (e *edge) importCert(t *testing.T, arn string, names ...string) string {
+	t.Helper()
+	p := e.viewerCA.issue(t, names...)
+	c, err := e.svc.ImportCertificate(context.Background(), arn, p.cert, p.chain, p.key)
+	if err != nil {
+		t.Fatalf("ImportCertificate: %v", err)
+	}
+	return c.ARN
+}
+
+func (e *edge) createDistribution(t *testing.T, cfg *portico.DistributionConfig) *portico.Distribution {
+	t.Helper()
+	d, err := e.svc.CreateDistribution(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("CreateDistribution: %v", err)
+	}
+	e.waitApplied(t, d.Rev)
+	return d
+}
+
+// client returns a viewer that sends every request to the edge: port 443
+// to the HTTPS listener and any other port to the HTTP one. sni, if set,
+// overrides the TLS server name; h2 enables HTTP/2. It does not follow
+// redirects.
+func (e *edge) client(sni string, h2 bool) *http.Client {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(h2)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			target := e.httpAddr
+			if _, port, _ := net.SplitHostPort(addr); port == "443" {
+				target = e.httpsAddr
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", target)
+		},
+		TLSClientConfig: &tls.Config{ServerName: sni, RootCAs: e.viewerCA.pool},
+		Protocols:       &protocols,
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
+	}
+}

@@ -1,0 +1,216 @@
+package httpcache
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/origin"
+)
+
+// auth0Behavior is the behaviour Auth0 asks CloudFront for: all cookies, all
+// query strings, six whitelisted headers.
+func auth0Behavior() *portico.CacheBehavior {
+	return behavior(0, 86400, 31536000, forwarded(true, "all", "User-Agent", "Origin", "Referer", "Authorization", "Accept", "Accept-Language"))
+}
+
+func auth0Request() *http.Request {
+	r := httptest.NewRequest("GET", "https://login.example.com/.well-known/jwks.json?client_id=abc&state=xyz", nil)
+	r.Header.Set("Cookie", "did=s%3Av0; auth0=s%3Aabc.def; did_compat=s%3Av0")
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
+	r.Header.Set("Origin", "https://app.example.com")
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	return r
+}
+
+// TestKeyLookupAllocs pins the hit path's key building and lookup at zero
+// allocations.
+func TestKeyLookupAllocs(t *testing.T) {
+	c := New(64<<20, nil)
+	h := c.Handler(scope, auth0Behavior(), http.NotFoundHandler()).(*handler)
+	r := auth0Request()
+	buf := c.getKeyBuf()
+	*buf = h.spec.appendKey((*buf)[:0], r, classGet)
+	c.store(&entry{key: string(*buf), scope: scope, path: "/x", ttl: time.Hour, responseTime: time.Now(), size: 1}, 0)
+	c.putKeyBuf(buf)
+
+	allocs := testing.AllocsPerRun(1000, func() {
+		buf := c.getKeyBuf()
+		*buf = h.spec.appendKey((*buf)[:0], r, classGet)
+		e, _ := c.lookup(scope, *buf)
+		c.putKeyBuf(buf)
+		if e == nil {
+			t.Fatal("the stored entry was not found")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("key building and lookup allocated %v times per run, want 0", allocs)
+	}
+}
+
+func BenchmarkKeyLookup(b *testing.B) {
+	c := New(64<<20, nil)
+	h := c.Handler(scope, auth0Behavior(), http.NotFoundHandler()).(*handler)
+	r := auth0Request()
+	b.ReportAllocs()
+	for b.Loop() {
+		buf := c.getKeyBuf()
+		*buf = h.spec.appendKey((*buf)[:0], r, classGet)
+		c.lookup(scope, *buf)
+		c.putKeyBuf(buf)
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so that the
+// benchmark measures the cache, not a recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkHit measures a whole cache hit.
+func BenchmarkHit(b *testing.B) {
+	c := New(64<<20, nil)
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"keys":[]}`)
+	})
+	h := c.Handler(scope, auth0Behavior(), origin)
+	r := auth0Request()
+	w := &discardWriter{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusOK || w.h.Get("X-Cache") != hit {
+			b.Fatalf("status %d, X-Cache %q", w.code, w.h.Get("X-Cache"))
+		}
+	}
+}
+
+func TestParseCacheControl(t *testing.T) {
+	tests := []struct {
+		lines []string
+		want  cacheControl
+	}{
+		{nil, cacheControl{maxAge: -1, sMaxAge: -1}},
+		{[]string{"max-age=60"}, cacheControl{maxAge: 60, sMaxAge: -1}},
+		{[]string{"Max-Age=60, S-MAXAGE=10"}, cacheControl{maxAge: 60, sMaxAge: 10}},
+		{[]string{"public", "max-age=5"}, cacheControl{maxAge: 5, sMaxAge: -1}},
+		{[]string{`max-age="30"`}, cacheControl{maxAge: 30, sMaxAge: -1}},
+		{[]string{"max-age=60, max-age=60"}, cacheControl{maxAge: 60, sMaxAge: -1}},
+		{[]string{"max-age=60, max-age=30"}, cacheControl{maxAge: 0, sMaxAge: -1}},
+		{[]string{"max-age=-1"}, cacheControl{maxAge: 0, sMaxAge: -1}},
+		{[]string{"max-age=99999999999999"}, cacheControl{maxAge: maxDeltaSeconds, sMaxAge: -1}},
+		{[]string{`private="Set-Cookie, X-Foo", max-age=60`}, cacheControl{maxAge: 60, sMaxAge: -1, private: true}},
+		{[]string{`no-cache="Set-Cookie"`}, cacheControl{maxAge: -1, sMaxAge: -1, noCache: true}},
+		{[]string{"no-store,no-cache , private"}, cacheControl{maxAge: -1, sMaxAge: -1, noStore: true, noCache: true, private: true}},
+		{[]string{`community="no-store", max-age=3`}, cacheControl{maxAge: 3, sMaxAge: -1}},
+		{[]string{"max-age"}, cacheControl{maxAge: 0, sMaxAge: -1}},
+		{[]string{"max-age =7"}, cacheControl{maxAge: 7, sMaxAge: -1}},
+	}
+	for _, tt := range tests {
+		if got := parseCacheControl(tt.lines); got != tt.want {
+			t.Errorf("parseCacheControl(%q) = %+v, want %+v", tt.lines, got, tt.want)
+		}
+	}
+}
+
+func FuzzParseCacheControl(f *testing.F) {
+	for _, s := range []string{"max-age=60, s-maxage=10", `private="a, b", no-cache`, `x="\"`, "=,=,", "max-age=99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cc := parseCacheControl([]string{s})
+		if cc.maxAge < -1 || cc.maxAge > maxDeltaSeconds || cc.sMaxAge < -1 || cc.sMaxAge > maxDeltaSeconds {
+			t.Fatalf("parseCacheControl(%q) = %+v", s, cc)
+		}
+		lower := strings.ToLower(s)
+		if !strings.Contains(lower, "max-age") && cc.maxAge != -1 {
+			t.Fatalf("max-age %d from %q", cc.maxAge, s)
+		}
+		if !strings.Contains(lower, "no-store") && cc.noStore {
+			t.Fatalf("no-store from %q", s)
+		}
+		if parseCacheControl([]string{s}) != cc {
+			t.Fatalf("not deterministic for %q", s)
+		}
+	})
+}
+
+// FuzzKey checks that two requests that differ in what the origin is sent
+// (forwarded cookies, whitelisted headers, the query string, the path)
+// never share a key, and that the key does not depend on what the origin is
+// not sent.
+func FuzzKey(f *testing.F) {
+	f.Add("/a", "q=1", "a=1; b=2", "https://x", "/a", "q=1", "b=2; a=1", "https://x")
+	f.Add("/a", "", "s=alice", "", "/a", "", "s=bob", "")
+	f.Add("/a%2Fb", "x", "", "o", "/a/b", "x", "", "o")
+	f.Add("/", "a&b", "junk", "", "/", "a;b", "", "")
+	f.Fuzz(func(t *testing.T, path1, query1, cookie1, origin1, path2, query2, cookie2, origin2 string) {
+		fvs := []*portico.ForwardedValues{
+			forwarded(true, "all", "Origin"),
+			forwarded(false, "session,a*"),
+			{QueryString: portico.Ptr(true), Cookies: &portico.CookiePreference{Forward: "none"},
+				QueryStringCacheKeys: &portico.Names{Quantity: 1, Items: []string{"q"}}},
+		}
+		r1, ok1 := fuzzRequest(path1, query1, cookie1, origin1)
+		r2, ok2 := fuzzRequest(path2, query2, cookie2, origin2)
+		if !ok1 || !ok2 {
+			return
+		}
+		for _, fv := range fvs {
+			s := newKeySpec(scope, fv)
+			k1 := s.appendKey(nil, r1, classGet)
+			k2 := s.appendKey(nil, r2, classGet)
+			if !bytes.Equal(k1, s.appendKey(nil, r1, classGet)) {
+				t.Fatal("key not deterministic")
+			}
+			sent1 := []string{r1.URL.EscapedPath(), string(origin.AppendCookieHeader(nil, r1.Header, fv.Cookies))}
+			sent2 := []string{r2.URL.EscapedPath(), string(origin.AppendCookieHeader(nil, r2.Header, fv.Cookies))}
+			if s.query != queryNone {
+				sent1 = append(sent1, string(s.appendQuery(nil, r1.URL.RawQuery)))
+				sent2 = append(sent2, string(s.appendQuery(nil, r2.URL.RawQuery)))
+			}
+			if s.keyed("Origin") {
+				sent1 = append(sent1, fmt.Sprintf("%q", r1.Header["Origin"]))
+				sent2 = append(sent2, fmt.Sprintf("%q", r2.Header["Origin"]))
+			}
+			same := fmt.Sprintf("%q", sent1) == fmt.Sprintf("%q", sent2)
+			if same != bytes.Equal(k1, k2) {
+				t.Fatalf("forwarded %q and %q: keys equal = %v", sent1, sent2, bytes.Equal(k1, k2))
+			}
+		}
+	})
+}
+
+func fuzzRequest(path, query, cookie, originValue string) (*http.Request, bool) {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path+query, "?# \r\n\t") {
+		return nil, false
+	}
+	r, err := http.NewRequest("GET", "https://h.example"+path+"?"+query, nil)
+	if err != nil {
+		return nil, false
+	}
+	r.Host = "h.example"
+	if cookie != "" {
+		r.Header["Cookie"] = []string{cookie}
+	}
+	if originValue != "" {
+		r.Header["Origin"] = []string{originValue}
+	}
+	return r, true
+}

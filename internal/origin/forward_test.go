@@ -1,0 +1,300 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-edge/portico"
+)
+
+func TestViewerAddress(t *testing.T) {
+	tests := []struct {
+		remote     string
+		ip, ipPort string
+		ok         bool
+	}{
+		{"192.0.2.10:51000", "192.0.2.10", "192.0.2.10:51000", true},
+		{"[2001:db8::1]:443", "2001:db8::1", "2001:db8::1:443", true},
+		{"[fe80::1%eth0]:8080", "fe80::1", "fe80::1:8080", true},
+		{"[::ffff:192.0.2.1]:1", "::ffff:192.0.2.1", "::ffff:192.0.2.1:1", true},
+		{"pipe", "", "", false},
+		{"example.com:80", "", "", false},
+		{"", "", "", false},
+	}
+	for _, tt := range tests {
+		ip, ipPort, ok := viewerAddress(tt.remote)
+		if ip != tt.ip || ipPort != tt.ipPort || ok != tt.ok {
+			t.Errorf("viewerAddress(%q) = %q, %q, %v; want %q, %q, %v", tt.remote, ip, ipPort, ok, tt.ip, tt.ipPort, tt.ok)
+		}
+	}
+}
+
+func TestAcceptEncoding(t *testing.T) {
+	tests := []struct {
+		sent []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"gzip"}, "gzip"},
+		{[]string{"br"}, "br"},
+		{[]string{"gzip, deflate, br"}, "br,gzip"},
+		{[]string{"deflate", "BR"}, "br"},
+		{[]string{"gzip;q=0, br;q=1.0"}, "br"},
+		{[]string{"gzip; q=0.000"}, ""},
+		{[]string{"gzip;q=0.5"}, "gzip"},
+		{[]string{"identity, *"}, ""},
+		{[]string{"x-gzip, gzipper"}, ""},
+	}
+	for _, tt := range tests {
+		if got := AcceptEncoding(http.Header{"Accept-Encoding": tt.sent}); got != tt.want {
+			t.Errorf("AcceptEncoding(%q) = %q, want %q", tt.sent, got, tt.want)
+		}
+	}
+}
+
+func TestWildcardMatch(t *testing.T) {
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"auth0", "auth0", true},
+		{"auth0", "Auth0", false},
+		{"auth0*", "auth0_compat", true},
+		{"auth0*", "auth0", true},
+		{"*_compat", "auth0_compat", true},
+		{"a?c", "abc", true},
+		{"a?c", "ac", false},
+		{"*", "", true},
+		{"", "", true},
+		{"", "a", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+	}
+	for _, tt := range tests {
+		if got := wildcardMatch(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestAppendCookieHeaderAllocs pins that building the forwarded cookies,
+// which the cache does for every lookup, does not allocate.
+func TestAppendCookieHeaderAllocs(t *testing.T) {
+	h := http.Header{"Cookie": {"b=2; a=1; auth0=abc; did=x", "c=3"}}
+	prefs := []*portico.CookiePreference{
+		{Forward: "all"},
+		{Forward: "whitelist", WhitelistedNames: &portico.Names{Quantity: 2, Items: []string{"auth0", "d*"}}},
+	}
+	buf := make([]byte, 0, 256)
+	for _, pref := range prefs {
+		allocs := testing.AllocsPerRun(100, func() {
+			buf = AppendCookieHeader(buf[:0], h, pref)
+		})
+		if allocs != 0 {
+			t.Errorf("AppendCookieHeader (%s) allocated %v times per run, want 0", pref.Forward, allocs)
+		}
+	}
+}
+
+func FuzzAppendCookieHeader(f *testing.F) {
+	f.Add("b=2; a=1; junk; a=0", "a*")
+	f.Add("=x; ;;; n=v=w", "?")
+	f.Add("auth0=s%3Aabc; did_compat=\"q\"", "did*")
+	f.Fuzz(func(t *testing.T, cookie, pattern string) {
+		h := http.Header{"Cookie": {cookie}}
+		all := string(AppendCookieHeader(nil, h, &portico.CookiePreference{Forward: "all"}))
+		again := string(AppendCookieHeader(nil, h, &portico.CookiePreference{Forward: "all"}))
+		if all != again {
+			t.Fatalf("not deterministic: %q then %q", all, again)
+		}
+		var names []string
+		if all != "" {
+			for pair := range strings.SplitSeq(all, "; ") {
+				name, _, ok := strings.Cut(pair, "=")
+				if !ok || strings.Trim(name, " \t") == "" {
+					t.Fatalf("forwarded %q without a name=value pair in %q", pair, all)
+				}
+				if !strings.Contains(cookie, pair) {
+					t.Fatalf("forwarded %q, which the viewer did not send", pair)
+				}
+				names = append(names, strings.TrimRight(name, " \t"))
+			}
+		}
+		if !slices.IsSorted(names) {
+			t.Fatalf("cookies not sorted by name: %q", all)
+		}
+		wl := string(AppendCookieHeader(nil, h, &portico.CookiePreference{Forward: "whitelist",
+			WhitelistedNames: &portico.Names{Quantity: 1, Items: []string{pattern}}}))
+		if len(wl) > len(all) {
+			t.Fatalf("a whitelist forwarded more than all: %q vs %q", wl, all)
+		}
+		if got := AppendCookieHeader(nil, h, &portico.CookiePreference{Forward: "none"}); len(got) != 0 {
+			t.Fatalf("none forwarded %q", got)
+		}
+	})
+}
+
+func FuzzAcceptEncoding(f *testing.F) {
+	f.Add("gzip, deflate, br")
+	f.Add("br;q=0, gzip;q=0.001")
+	f.Add(";;,,q=0")
+	f.Fuzz(func(t *testing.T, v string) {
+		switch got := AcceptEncoding(http.Header{"Accept-Encoding": {v}}); got {
+		case "", "gzip", "br", "br,gzip":
+		default:
+			t.Fatalf("AcceptEncoding(%q) = %q", v, got)
+		}
+	})
+}
+
+func FuzzViewerAddress(f *testing.F) {
+	f.Add("192.0.2.1:80")
+	f.Add("[2001:db8::1%zone]:443")
+	f.Fuzz(func(t *testing.T, remote string) {
+		ip, ipPort, ok := viewerAddress(remote)
+		if !ok {
+			return
+		}
+		if net.ParseIP(ip) == nil || !strings.HasPrefix(ipPort, ip+":") || strings.ContainsAny(ip+ipPort, " ,\r\n[]") {
+			t.Fatalf("viewerAddress(%q) = %q, %q", remote, ip, ipPort)
+		}
+	})
+}
+
+func BenchmarkAppendCookieHeader(b *testing.B) {
+	h := http.Header{"Cookie": {"did=s%3Av0%3A1; auth0=s%3Aabc.def; did_compat=s%3Av0; auth0_compat=s%3Aabc; _ga=GA1.2.3"}}
+	pref := &portico.CookiePreference{Forward: "all"}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendCookieHeader(buf[:0], h, pref)
+	}
+}
+
+// TestTransportsShared checks that proxies for the same origin settings
+// share one transport (and so its connections) while different settings
+// get their own, and that a transport nobody uses is forgotten.
+func TestTransportsShared(t *testing.T) {
+	ts := NewTransports(nil, nil)
+	b := &portico.CacheBehavior{ForwardedValues: &portico.ForwardedValues{}}
+	cfg := func(read int) *portico.Origin {
+		return &portico.Origin{ID: "o", DomainName: "origin.test", CustomOriginConfig: &portico.CustomOriginConfig{
+			HTTPSPort: 443, OriginProtocolPolicy: "https-only", OriginReadTimeout: &read}}
+	}
+	transport := func(p *Proxy) *http.Transport { return p.rp.Transport.(*retryTransport).next.(*http.Transport) }
+
+	p1, _ := New(cfg(30), b, ts, nil)
+	p2, _ := New(cfg(30), b, ts, nil)
+	p3, _ := New(cfg(5), b, ts, nil)
+	if transport(p1) != transport(p2) {
+		t.Error("two proxies for the same origin settings got different transports")
+	}
+	if transport(p1) == transport(p3) {
+		t.Error("proxies with different read timeouts share a transport")
+	}
+	if got := transport(p3).ResponseHeaderTimeout; got != 5*time.Second {
+		t.Errorf("ResponseHeaderTimeout = %v, want 5s", got)
+	}
+	if got := ts.len(); got != 2 {
+		t.Errorf("registry holds %d transports, want 2", got)
+	}
+	runtime.KeepAlive(p1)
+	runtime.KeepAlive(p2)
+	runtime.KeepAlive(p3)
+	p1, p2, p3 = nil, nil, nil
+	for i := 0; i < 100 && ts.len() > 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
+	}
+	if got := ts.len(); got != 0 {
+		t.Errorf("registry still holds %d transports that no proxy uses", got)
+	}
+}
+
+// TestTransportSettings checks the transport built from an origin's
+// settings.
+func TestTransportSettings(t *testing.T) {
+	ts := NewTransports(nil, nil)
+	o := &portico.Origin{ID: "o", DomainName: "origin.test", ConnectionTimeout: portico.Ptr(4),
+		CustomOriginConfig: &portico.CustomOriginConfig{HTTPSPort: 443, OriginProtocolPolicy: "https-only",
+			OriginReadTimeout: portico.Ptr(7), OriginKeepaliveTimeout: portico.Ptr(9),
+			OriginSslProtocols: &portico.SslProtocols{Quantity: 1, Items: []string{"TLSv1"}}}}
+	p, err := New(o, &portico.CacheBehavior{}, ts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := p.rp.Transport.(*retryTransport).next.(*http.Transport)
+	switch {
+	case tr.Proxy != nil:
+		t.Error("the transport uses a proxy from the environment")
+	case tr.TLSClientConfig.ServerName != "origin.test":
+		t.Errorf("ServerName = %q", tr.TLSClientConfig.ServerName)
+	case tr.TLSClientConfig.MinVersion != 0x0303:
+		t.Errorf("MinVersion = %x, want TLS 1.2 even for TLSv1 in OriginSslProtocols", tr.TLSClientConfig.MinVersion)
+	case tr.TLSClientConfig.InsecureSkipVerify:
+		t.Error("certificate verification is off")
+	case tr.IdleConnTimeout != 9*time.Second, tr.ResponseHeaderTimeout != 7*time.Second, tr.TLSHandshakeTimeout != 4*time.Second:
+		t.Errorf("timeouts: idle %v, response header %v, handshake %v", tr.IdleConnTimeout, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout)
+	case !tr.DisableCompression:
+		t.Error("the transport would decompress origin bodies")
+	case tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1():
+		t.Error("the transport does not speak HTTP/1.1 only")
+	}
+	if p.rp.BufferPool == nil || p.rp.ErrorHandler == nil || p.rp.Rewrite == nil || p.rp.Director != nil {
+		t.Error("ReverseProxy lacks BufferPool, ErrorHandler or Rewrite, or has a Director")
+	}
+}
+
+// TestErrorClasses checks which real errors give 504 and which are retried.
+func TestErrorClasses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, dialTimeout := (&net.Dialer{}).DialContext(ctx, "tcp", "127.0.0.1:1")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, refused := net.Dial("tcp", addr)
+
+	tests := []struct {
+		name              string
+		err               error
+		timeout, retrying bool
+	}{
+		{"dial timeout", dialTimeout, true, true},
+		{"connection refused", refused, false, true},
+		{"deadline", context.DeadlineExceeded, true, false},
+		{"other", errors.New("tls: bad certificate"), false, false},
+	}
+	get := httptestRequest("GET")
+	for _, tt := range tests {
+		if tt.err == nil {
+			t.Fatalf("%s: no error to classify", tt.name)
+		}
+		if got := isTimeout(tt.err); got != tt.timeout {
+			t.Errorf("%s (%v): isTimeout = %v, want %v", tt.name, tt.err, got, tt.timeout)
+		}
+		if got := retryable(get, tt.err); got != tt.retrying {
+			t.Errorf("%s (%v): retryable = %v, want %v", tt.name, tt.err, got, tt.retrying)
+		}
+	}
+	if retryable(httptestRequest("POST"), refused) {
+		t.Error("a POST is retried")
+	}
+}
+
+func httptestRequest(method string) *http.Request {
+	r, _ := http.NewRequest(method, "https://origin.test/", nil)
+	return r
+}

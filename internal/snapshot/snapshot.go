@@ -1,0 +1,247 @@
+// Package snapshot compiles one revision of the stored configuration into
+// what the edge serves: a host table of the enabled distributions, each
+// with its ordered cache behaviours and their handler chains (cache in
+// front of origin), and the index of the viewer certificates they use.
+//
+// A Snapshot is immutable. The Watcher builds a new one for every store
+// revision away from the request path and publishes it through an
+// atomic.Pointer, so a request loads the pointer once and sees one
+// consistent configuration from start to end, without locks.
+package snapshot
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/certs"
+	"github.com/portico-edge/portico/internal/httpcache"
+	"github.com/portico-edge/portico/internal/origin"
+	"github.com/portico-edge/portico/internal/router"
+)
+
+// Deps are the long-lived parts that every snapshot shares, so that origin
+// connections and cached objects survive configuration changes.
+type Deps struct {
+	// Transports holds the origin connection pools.
+	Transports *origin.Transports
+	// Cache stores responses, scoped by distribution ID.
+	Cache *httpcache.Cache
+	// DefaultCertificate is the edge's own certificate (for
+	// *.<edge-domain>), presented when no imported certificate covers the
+	// viewer's server name. It may be nil.
+	DefaultCertificate *tls.Certificate
+	// Log receives the origin proxies' logs; nil discards them.
+	Log *slog.Logger
+}
+
+func (d *Deps) check() error {
+	switch {
+	case d.Transports == nil:
+		return errors.New("snapshot: Deps.Transports is nil")
+	case d.Cache == nil:
+		return errors.New("snapshot: Deps.Cache is nil")
+	}
+	return nil
+}
+
+// Snapshot is the compiled configuration of one store revision.
+type Snapshot struct {
+	rev     int64
+	sites   *router.Table[*Site]
+	certs   *certs.Index
+	skipped []error
+}
+
+// Site is one enabled distribution as the edge serves it.
+type Site struct {
+	// ID is the distribution ID, which also scopes its cached objects.
+	ID string
+	// DomainName is the distribution's own name, <id>.<edge-domain>,
+	// lower-case.
+	DomainName string
+
+	behaviors *router.Paths[*Behavior]
+}
+
+// Behavior is one compiled cache behaviour.
+type Behavior struct {
+	// PathPattern is the behaviour's pattern; "*" for the default one.
+	PathPattern string
+	// ViewerProtocolPolicy is allow-all, https-only or redirect-to-https.
+	ViewerProtocolPolicy string
+	// Handler serves the requests the behaviour accepts: the cache in front
+	// of the origin proxy.
+	Handler http.Handler
+
+	allowed []string
+}
+
+// Allows reports whether the behaviour accepts the method. Methods are
+// case-sensitive, so "get" is not GET.
+func (b *Behavior) Allows(method string) bool { return slices.Contains(b.allowed, method) }
+
+// Viewer protocol policies.
+const (
+	AllowAll        = "allow-all"
+	HTTPSOnly       = "https-only"
+	RedirectToHTTPS = "redirect-to-https"
+)
+
+// Rev returns the store revision the snapshot was built from.
+func (s *Snapshot) Rev() int64 { return s.rev }
+
+// Site returns the site serving host, a Host header or TLS server name in
+// any case, with or without port and trailing dot: the distribution with
+// that alias or domain name exactly, else the one with the wildcard alias
+// covering it. It does not allocate.
+func (s *Snapshot) Site(host string) (*Site, bool) { return s.sites.Lookup(host) }
+
+// Lookup answers the DNS server's question about a name (lower-case,
+// without a trailing dot): ok with target "" when name is a distribution's
+// own domain name, ok with target set to the distribution's domain name when
+// name is one of its aliases (exactly, else through its wildcard alias).
+// Disabled distributions have no names.
+func (s *Snapshot) Lookup(name string) (target string, ok bool) {
+	site, ok := s.sites.Lookup(name)
+	if !ok {
+		return "", false
+	}
+	if strings.EqualFold(strings.TrimSuffix(name, "."), site.DomainName) {
+		return "", true
+	}
+	return site.DomainName, true
+}
+
+// GetCertificate returns the certificate for a TLS handshake: see
+// certs.Index.GetCertificate.
+func (s *Snapshot) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.certs.GetCertificate(hello)
+}
+
+// Skipped returns the parts of the configuration that Build left out and
+// why: distributions that could not be compiled, names claimed twice,
+// certificates that did not parse. Everything else is served.
+func (s *Snapshot) Skipped() []error { return s.skipped }
+
+// Behavior returns the cache behaviour for a request path (as the viewer
+// sent it, without the query): the first whose pattern matches, else the
+// default. It does not allocate.
+func (s *Site) Behavior(path string) *Behavior { return s.behaviors.Lookup(path) }
+
+// Build compiles st. Disabled distributions are left out: a disabled
+// distribution stops serving. A distribution that cannot be compiled is
+// left out too, and the others are served; so is a certificate that does
+// not parse. Those problems are listed by Skipped, never with secrets.
+// Build fails only when st is nil or deps lack a part. The snapshot keeps
+// references into st, which must not be changed afterwards.
+func Build(st *portico.State, deps Deps) (*Snapshot, error) {
+	if st == nil {
+		return nil, errors.New("snapshot: no state")
+	}
+	if err := deps.check(); err != nil {
+		return nil, err
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	snap := &Snapshot{rev: st.Rev}
+	skip := func(err error) { snap.skipped = append(snap.skipped, err) }
+
+	sites := make(map[string]*Site)
+	owner := make(map[string]string) // canonical name → distribution ID
+	usedCerts := make(map[string]string)
+	for i := range st.Distributions {
+		d := &st.Distributions[i]
+		if !d.Config.IsEnabled() {
+			continue
+		}
+		site, err := buildSite(d, deps, log.With("distribution", d.ID))
+		if err != nil {
+			skip(fmt.Errorf("snapshot: distribution %s: %w", d.ID, err))
+			continue
+		}
+		for _, name := range append([]string{d.DomainName}, d.Config.AliasList()...) {
+			name = router.CanonicalHost(name)
+			if name == "" {
+				continue
+			}
+			if other, taken := owner[name]; taken {
+				skip(fmt.Errorf("snapshot: distribution %s: name %s is already served by distribution %s", d.ID, name, other))
+				continue
+			}
+			owner[name] = d.ID
+			sites[name] = site
+		}
+		if arn := d.Config.CertificateARN(); arn != "" {
+			usedCerts[arn] = d.ID
+		}
+	}
+	var err error
+	if snap.sites, err = router.NewTable(sites); err != nil {
+		skip(fmt.Errorf("snapshot: %w", err))
+	}
+
+	// Index only the certificates that an enabled distribution uses.
+	var list []portico.Certificate
+	for _, c := range st.Certificates {
+		if _, used := usedCerts[c.ARN]; used {
+			list = append(list, c)
+			delete(usedCerts, c.ARN)
+		}
+	}
+	for arn, id := range usedCerts {
+		skip(fmt.Errorf("snapshot: distribution %s: certificate %s does not exist; viewers get the default certificate", id, arn))
+	}
+	if snap.certs, err = certs.New(list, deps.DefaultCertificate); err != nil {
+		skip(fmt.Errorf("snapshot: %w", err))
+	}
+	return snap, nil
+}
+
+// buildSite compiles one distribution's behaviours.
+func buildSite(d *portico.Distribution, deps Deps, log *slog.Logger) (*Site, error) {
+	cfg := &d.Config
+	if cfg.DefaultCacheBehavior == nil {
+		return nil, errors.New("no default cache behavior")
+	}
+	var routes []router.PathRoute[*Behavior]
+	var def *Behavior
+	for _, cb := range cfg.Behaviors() {
+		pattern := "*"
+		if cb != cfg.DefaultCacheBehavior && cb.PathPattern != nil {
+			pattern = *cb.PathPattern
+		}
+		o := cfg.Origin(cb.TargetOriginID)
+		if o == nil {
+			return nil, fmt.Errorf("cache behavior %q: no origin %q", pattern, cb.TargetOriginID)
+		}
+		proxy, err := origin.New(o, cb, deps.Transports, log)
+		if err != nil {
+			return nil, fmt.Errorf("cache behavior %q: origin %q: %w", pattern, o.ID, err)
+		}
+		allowed, _ := cb.Methods()
+		b := &Behavior{
+			PathPattern:          pattern,
+			ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
+			Handler:              deps.Cache.Handler(d.ID, cb, proxy),
+			allowed:              slices.Clone(allowed),
+		}
+		if cb == cfg.DefaultCacheBehavior {
+			def = b
+		} else {
+			routes = append(routes, router.PathRoute[*Behavior]{Pattern: pattern, Value: b})
+		}
+	}
+	return &Site{
+		ID:         d.ID,
+		DomainName: router.CanonicalHost(d.DomainName),
+		behaviors:  router.NewPaths(routes, def),
+	}, nil
+}
