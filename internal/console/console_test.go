@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/control"
 )
 
 // TestSeedWalkthrough goes through the seed guide in the console as a
@@ -700,5 +702,29 @@ func TestCertificatePages(t *testing.T) {
 	}
 	if p = b.submit(del, ""); !strings.Contains(p.body, "Certificate deleted.") || strings.Contains(p.body, c2.ARN) {
 		t.Errorf("after Delete the certificate is still listed (status %d)", p.status)
+	}
+}
+
+// TestMisconfigured checks that a console missing part of its
+// configuration refuses to serve instead of serving without protection.
+func TestMisconfigured(t *testing.T) {
+	login := func(string, string) bool { return true }
+	tests := []struct {
+		name string
+		h    *Handler
+	}{
+		{"short session key", &Handler{Service: &control.Service{}, Login: login, SessionKey: make([]byte, 16)}},
+		{"no session key", &Handler{Service: &control.Service{}, Login: login}},
+		{"no service", &Handler{Login: login, SessionKey: make([]byte, 32)}},
+		{"no login", &Handler{Service: &control.Service{}, SessionKey: make([]byte, 32)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, httptest.NewRequest("GET", "/console/signin", nil))
+			if rec.Code != http.StatusInternalServerError || rec.Header().Get("X-Frame-Options") != "DENY" {
+				t.Errorf("status %d, X-Frame-Options %q; want 500 with the security headers", rec.Code, rec.Header().Get("X-Frame-Options"))
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -101,17 +102,12 @@ func (h *Handler) createDistribution(w http.ResponseWriter, r *http.Request, s *
 		return h.render(w, p)
 	}
 	cfg := &portico.DistributionConfig{CallerReference: randomHex(16)}
-	applyErr := f.apply(cfg, true, h.opener(s))
-	p, err := h.formPage(r.Context(), s, f, nil)
-	if err != nil {
-		return err
-	}
-	if applyErr != nil {
-		return p.fail(applyErr)
+	if err := f.apply(cfg, true, h.opener(s)); err != nil {
+		return h.formFailed(r.Context(), s, f, nil, err)
 	}
 	d, err := h.Service.CreateDistribution(r.Context(), cfg)
 	if err != nil {
-		return p.fail(err)
+		return h.formFailed(r.Context(), s, f, nil, err)
 	}
 	h.logger().Info("console: distribution created", "id", d.ID, "access_key_id", s.AccessKeyID)
 	redirect(w, r, "/console/distributions/"+d.ID, "created")
@@ -152,22 +148,31 @@ func (h *Handler) updateDistribution(w http.ResponseWriter, r *http.Request, s *
 	if err != nil {
 		return err
 	}
-	applyErr := f.apply(cfg, false, h.opener(s))
-	p, err := h.formPage(r.Context(), s, f, d)
-	if err != nil {
-		return err
-	}
-	if applyErr != nil {
-		return p.fail(applyErr)
+	if err := f.apply(cfg, false, h.opener(s)); err != nil {
+		return h.formFailed(r.Context(), s, f, d, err)
 	}
 	// The form's ETag, not the one just read: a change made since the form
 	// was loaded must fail with PreconditionFailed, not be overwritten.
 	if _, err := h.Service.UpdateDistribution(r.Context(), d.ID, f.ETag, cfg); err != nil {
-		return p.fail(err)
+		return h.formFailed(r.Context(), s, f, d, err)
 	}
 	h.logger().Info("console: distribution updated", "id", d.ID, "access_key_id", s.AccessKeyID)
 	redirect(w, r, "/console/distributions/"+d.ID, "updated")
 	return nil
+}
+
+// formFailed returns what to show when saving the form f failed with err:
+// for a *portico.Error, the form again with the message and the input;
+// any other error as it is.
+func (h *Handler) formFailed(ctx context.Context, s *session, f *distForm, d *portico.Distribution, err error) error {
+	if _, ok := errors.AsType[*portico.Error](err); !ok {
+		return err
+	}
+	p, perr := h.formPage(ctx, s, f, d)
+	if perr != nil {
+		return perr
+	}
+	return p.fail(err)
 }
 
 // opener returns the function that opens header values sealed for s.
@@ -269,11 +274,8 @@ func (h *Handler) invalidationsPage(r *http.Request, s *session, d *portico.Dist
 	if truncated {
 		data.Next = next
 	}
-	p := h.newPage(s, "invalidations", d.ID+" invalidations", "distributions", data)
-	if slices.ContainsFunc(invs, func(i *portico.Invalidation) bool { return i.Status == portico.StatusInProgress }) {
-		p.Refresh = refreshInProgress
-	}
-	return p, nil
+	// No automatic reload here: it would lose paths being typed.
+	return h.newPage(s, "invalidations", d.ID+" invalidations", "distributions", data), nil
 }
 
 func (h *Handler) listInvalidations(w http.ResponseWriter, r *http.Request, s *session) error {

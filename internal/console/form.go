@@ -134,7 +134,7 @@ func formFromConfig(c *portico.DistributionConfig) *distForm {
 		}
 		if o.CustomHeaders != nil {
 			for _, h := range o.CustomHeaders.Items {
-				f.CustomHeaders = append(f.CustomHeaders, headerRow{Name: h.HeaderName, Stored: h.HeaderName, Sealed: h.HeaderValue})
+				f.CustomHeaders = append(f.CustomHeaders, headerRow{Name: h.HeaderName, Stored: h.HeaderName})
 			}
 		}
 	}

@@ -125,7 +125,7 @@ func (k *keys) csrfToken(s *session) string { return b64.EncodeToString(k.sum("c
 // the sign-in cookie.
 func (k *keys) signinToken(nonce string) string { return b64.EncodeToString(k.sum("signin", nonce)) }
 
-// seal encrypts a value that the user typed but that is not saved yet, so
+// sealValue encrypts a value that the user typed but that is not saved yet, so
 // that a form re-rendered after an error can carry it without showing it.
 // The result only opens for the same session.
 func (k *keys) sealValue(s *session, plaintext string) string {
