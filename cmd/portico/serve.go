@@ -160,7 +160,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		EdgeDomain: cfg.edgeDomain,
 		AccountID:  accountID,
 		Region:     "us-east-1",
-		DeployWait: 2 * time.Second,
+		DeployWait: 5 * time.Second,
 		Log:        log,
 	}
 
@@ -261,9 +261,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	goServe("https", func() error { return edgeHTTPS.ServeTLS(httpsLn, "", "") })
 	goServe("dns", dns.Serve)
 
+	printBanner(stdout, cfg, apiLn.Addr(), httpLn.Addr(), httpsLn.Addr(), dnsAddr, credsPath, generated, edgeCAPath)
 	log.Info("listening", "api", apiLn.Addr().String(), "http", httpLn.Addr().String(),
 		"https", httpsLn.Addr().String(), "dns", dnsAddr.String())
-	printBanner(stdout, cfg, apiLn.Addr(), httpLn.Addr(), httpsLn.Addr(), dnsAddr, credsPath, generated, edgeCAPath)
 
 	var runErr error
 	select {
@@ -283,6 +283,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	wg.Wait()
 	stopWatching()
 	<-watchDone
+	transports.CloseIdleConnections()
 	return runErr
 }
 

@@ -51,13 +51,13 @@ func TestHitMiss(t *testing.T) {
 func TestTTLRules(t *testing.T) {
 	const day, year = 86400, 31536000
 	tests := []struct {
-		name             string
-		rule             string
-		min, def, max    int64
-		status           int
-		header           map[string]string // "Date" is relative: a number of seconds before now
-		advance          time.Duration
-		wantHit          bool
+		name          string
+		rule          string
+		min, def, max int64
+		status        int
+		header        map[string]string // "Date" is relative: a number of seconds before now
+		advance       time.Duration
+		wantHit       bool
 	}{
 		{"max-age, fresh", "DG Expiration; RFC 9111 §5.2.2.1", 0, day, year, 200, map[string]string{"Cache-Control": "max-age=100"}, 90 * time.Second, true},
 		{"max-age, stale", "DG Expiration; RFC 9111 §5.2.2.1", 0, day, year, 200, map[string]string{"Cache-Control": "max-age=100"}, 110 * time.Second, false},

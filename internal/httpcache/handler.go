@@ -113,7 +113,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case e != nil && (e.etag != "" || e.lastModified != ""):
 		h.revalidate(w, r, e, key, gen, now)
 	default:
-		h.fill(w, r, key, gen, now)
+		h.fill(w, r, key, gen, now, e)
 	}
 }
 
@@ -169,12 +169,13 @@ func notModified(r *http.Request, e *entry) bool {
 }
 
 // fill passes r to the origin, streams the answer to the viewer and stores
-// it when it may be stored and arrived whole.
-func (h *handler) fill(w http.ResponseWriter, r *http.Request, key string, gen uint64, requestTime time.Time) {
+// it when it may be stored and arrived whole, in place of stale (nil when
+// there was no entry).
+func (h *handler) fill(w http.ResponseWriter, r *http.Request, key string, gen uint64, requestTime time.Time, stale *entry) {
 	cw := newCaptureWriter(w, false, h.c.maxObject)
 	h.next.ServeHTTP(cw, r)
 	cw.finish()
-	h.keep(r, cw, key, gen, requestTime, nil)
+	h.keep(r, cw, key, gen, requestTime, stale)
 }
 
 // revalidate asks the origin whether the stale entry e is still current,

@@ -51,7 +51,7 @@ type harness struct {
 	url    string
 
 	mu    sync.Mutex
-	count map[string]int          // origin requests per path
+	count map[string]int           // origin requests per path
 	last  map[string]*http.Request // last origin request per path
 }
 

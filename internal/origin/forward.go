@@ -157,9 +157,9 @@ func AppendCookieHeader(dst []byte, h http.Header, pref *portico.CookiePreferenc
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			part = strings.Trim(part, " \t")
+			part = trimOWS(part)
 			name, _, ok := strings.Cut(part, "=")
-			name = strings.TrimRight(name, " \t")
+			name = trimOWS(name)
 			if !ok || name == "" {
 				continue
 			}
@@ -235,7 +235,7 @@ func AcceptEncoding(h http.Header) string {
 			var item string
 			item, line, _ = strings.Cut(line, ",")
 			coding, params, _ := strings.Cut(item, ";")
-			coding = strings.Trim(coding, " \t")
+			coding = trimOWS(coding)
 			if qZero(params) {
 				continue
 			}
@@ -264,17 +264,28 @@ func qZero(params string) bool {
 	for params != "" {
 		var param string
 		param, params, _ = strings.Cut(params, ";")
-		name, value, _ := strings.Cut(strings.Trim(param, " \t"), "=")
-		if !strings.EqualFold(strings.TrimSpace(name), "q") {
+		name, value, _ := strings.Cut(param, "=")
+		if !strings.EqualFold(trimOWS(name), "q") {
 			continue
 		}
-		value = strings.TrimSpace(value)
+		value = trimOWS(value)
 		if value == "" || value[0] != '0' {
 			return false
 		}
 		return strings.Trim(value[1:], ".0") == ""
 	}
 	return false
+}
+
+// trimOWS trims HTTP optional white space (spaces and tabs) off s.
+func trimOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // viewerAddress splits a request's RemoteAddr into the client IP that

@@ -169,7 +169,7 @@ func (o *testOrigin) count() int {
 func (o *testOrigin) addr() string { return o.srv.Listener.Addr().String() }
 
 // originConfig is a custom origin named originDomain with a secret custom
-// header and a 1 s read timeout.
+// header and CloudFront's default timeouts.
 func originConfig() *portico.Origin {
 	return &portico.Origin{
 		ID:         "origin-1",
@@ -181,9 +181,15 @@ func originConfig() *portico.Origin {
 			HTTPPort:             80,
 			HTTPSPort:            443,
 			OriginProtocolPolicy: "https-only",
-			OriginReadTimeout:    portico.Ptr(1),
 		},
 	}
+}
+
+// impatient is originConfig with the smallest read timeout, 1 s.
+func impatient() *portico.Origin {
+	o := originConfig()
+	o.CustomOriginConfig.OriginReadTimeout = portico.Ptr(1)
+	return o
 }
 
 // behavior is a default cache behaviour with the given forwarded values

@@ -50,6 +50,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -189,7 +190,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	h := out.Header
 	websocket := isWebSocket(h)
 	for name := range h {
-		if !p.policy.keep(name, in.Method, websocket) {
+		// Names from the wire are canonical already; one set by a
+		// handler in front of the proxy may not be.
+		if !p.policy.keep(textproto.CanonicalMIMEHeaderKey(name), in.Method, websocket) {
 			delete(h, name)
 		}
 	}

@@ -564,7 +564,7 @@ func TestOriginErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			p, err := origin.New(originConfig(), behavior(forwarded(true, []string{"all"})), newTransports(ca, tt.addr, log), log)
+			p, err := origin.New(impatient(), behavior(forwarded(true, []string{"all"})), newTransports(ca, tt.addr, log), log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -685,7 +685,7 @@ func TestBrokenBody(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { close(release) })
-	e := newProxyEdge(t, ca, o.addr(), originConfig(), behavior(forwarded(false, nil)))
+	e := newProxyEdge(t, ca, o.addr(), impatient(), behavior(forwarded(false, nil)))
 
 	for _, path := range []string{"/stall", "/reset"} {
 		resp, err := viewer.RoundTrip(newRequest(t, "GET", e.URL+path, nil))
@@ -850,5 +850,47 @@ func BenchmarkProxy(b *testing.B) {
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d", w.Code)
 		}
+	}
+}
+
+// TestConnectionReuse checks that proxies built for successive
+// configuration snapshots share the origin connection, and that
+// CloseIdleConnections closes it.
+func TestConnectionReuse(t *testing.T) {
+	ca := newTestCA(t)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, originDomain)}}
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	tr := newTransports(ca, srv.Listener.Addr().String(), nil)
+	get := func() {
+		// A new Proxy each time, as a new snapshot builds one.
+		p, err := origin.New(originConfig(), behavior(forwarded(false, nil)), tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest("GET", "https://login.example.com/", nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	get()
+	get()
+	get()
+	if got := conns.Load(); got != 1 {
+		t.Errorf("three requests through three proxies opened %d origin connections, want 1", got)
+	}
+	tr.CloseIdleConnections()
+	get()
+	if got := conns.Load(); got != 2 {
+		t.Errorf("after CloseIdleConnections: %d origin connections in all, want 2", got)
 	}
 }

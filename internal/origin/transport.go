@@ -98,6 +98,22 @@ func (t *Transports) forget(k transportKey) {
 	}
 }
 
+// CloseIdleConnections closes the idle origin connections of every
+// transport, for a clean shutdown.
+func (t *Transports) CloseIdleConnections() {
+	t.mu.Lock()
+	var live []*http.Transport
+	for _, wp := range t.m {
+		if tr := wp.Value(); tr != nil {
+			live = append(live, tr)
+		}
+	}
+	t.mu.Unlock()
+	for _, tr := range live {
+		tr.CloseIdleConnections()
+	}
+}
+
 // len reports how many transports the registry holds.
 func (t *Transports) len() int {
 	t.mu.Lock()
