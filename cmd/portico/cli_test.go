@@ -41,7 +41,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if fi, err := os.Stat(credsFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("generated credentials %s: %v, mode %v; want mode 0600", credsFile, err, fi.Mode().Perm())
 	}
-	if !strings.Contains(p.logs.String(), "Credentials: generated into "+credsFile) {
+	// Standard output is copied by its own goroutine: give it a moment.
+	if err := retry(5*time.Second, func() error {
+		if !strings.Contains(p.logs.String(), "Credentials: generated into "+credsFile) {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
 		t.Errorf("start-up output does not say where the credentials are:\n%s", p.logs)
 	}
 	aws := func(args ...string) string {
