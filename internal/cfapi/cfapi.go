@@ -101,20 +101,25 @@ func (h *Handler) buildMux() {
 	h.mux.Handle("/", h.handle(notFound))
 }
 
-// handle reads the body, authenticates and runs fn, rendering any error.
+// handle returns an http.Handler that serves fn and renders its error.
 func (h *Handler) handle(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(w, r)
-		if err == nil {
-			err = h.authenticate(w, r, body)
-		}
-		if err == nil {
-			err = fn(w, r, body)
-		}
-		if err != nil {
+		if err := h.serve(w, r, fn); err != nil {
 			h.writeError(w, r, err)
 		}
 	})
+}
+
+// serve reads the body, authenticates the request and runs fn.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := h.authenticate(w, r, body); err != nil {
+		return err
+	}
+	return fn(w, r, body)
 }
 
 // readBody reads the request body, up to MaxBodyBytes.

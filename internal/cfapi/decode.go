@@ -146,12 +146,11 @@ type frame struct {
 	// any Quantity.
 	collect bool
 	text    []byte
-	// Quantity and Items children, for the consistency check.
-	quantity            int64
-	hasQuantity         bool
-	items               int
-	hasItems            bool
-	quantityAt, itemsAt int
+	// The value of the Quantity child and the number of elements in the
+	// Items child, for the consistency check, and whether each was met.
+	quantity              int64
+	items                 int
+	sawQuantity, sawItems bool
 }
 
 // checkDocument walks the tokens of body and refuses what the typed
@@ -286,15 +285,15 @@ func openElement(t xml.StartElement, stack []*frame, schema *node) (*frame, erro
 func checkListChild(parent *frame, name string) error {
 	switch name {
 	case "Quantity":
-		if parent.quantityAt > 0 {
+		if parent.sawQuantity {
 			return malformed("The element Quantity appears more than once in %s.", parent.name)
 		}
-		parent.quantityAt = parent.children
+		parent.sawQuantity = true
 	case "Items":
-		if parent.itemsAt > 0 {
+		if parent.sawItems {
 			return malformed("The element Items appears more than once in %s.", parent.name)
 		}
-		parent.itemsAt = parent.children
+		parent.sawItems = true
 	}
 	return nil
 }
@@ -312,7 +311,7 @@ func closeElement(f, parent *frame) error {
 			return malformed("The Quantity %q of %s is not an integer.", shortText(f.text), parentName(parent))
 		}
 		if parent != nil {
-			parent.quantity, parent.hasQuantity = q, true
+			parent.quantity = q
 		}
 	case f.collect:
 		if err := checkLeaf(f); err != nil {
@@ -320,9 +319,11 @@ func closeElement(f, parent *frame) error {
 		}
 	}
 	if f.name == "Items" && parent != nil {
-		parent.items, parent.hasItems = f.children, true
+		parent.items = f.children
 	}
-	if f.hasQuantity && f.quantity != int64(f.items) {
+	// A modelled list without a Quantity decodes as Quantity 0.
+	isList := f.sawQuantity || f.node != nil && f.node.children["Quantity"] != nil
+	if isList && f.quantity != int64(f.items) {
 		return portico.Errorf(portico.ErrInconsistentQuantities,
 			"The value of Quantity (%d) and the size of Items (%d) for %s don't match.", f.quantity, f.items, f.name)
 	}

@@ -111,9 +111,13 @@ func TestDecodeAccepts(t *testing.T) {
 		{"white space around numbers and booleans", `<DistributionConfig><Enabled> true </Enabled><Aliases><Quantity> 0 </Quantity></Aliases></DistributionConfig>`,
 			func(c *portico.DistributionConfig) bool { return c.IsEnabled() && c.Aliases.Quantity == 0 }},
 		{"empty optional string kept", `<DistributionConfig><DefaultRootObject/></DistributionConfig>`,
-			func(c *portico.DistributionConfig) bool { return c.DefaultRootObject != nil && *c.DefaultRootObject == "" }},
+			func(c *portico.DistributionConfig) bool {
+				return c.DefaultRootObject != nil && *c.DefaultRootObject == ""
+			}},
 		{"Items without Quantity in an unknown element", `<DistributionConfig><Tags><Items><Tag/></Items></Tags></DistributionConfig>`,
-			func(c *portico.DistributionConfig) bool { return len(c.Extra) == 1 && c.Extra[0].XMLName.Local == "Tags" }},
+			func(c *portico.DistributionConfig) bool {
+				return len(c.Extra) == 1 && c.Extra[0].XMLName.Local == "Tags"
+			}},
 		{"unknown lists may repeat elements", `<DistributionConfig><TenantConfig><ParameterDefinitions><member/><member/></ParameterDefinitions></TenantConfig></DistributionConfig>`,
 			func(c *portico.DistributionConfig) bool { return len(c.Extra) == 1 }},
 	}
@@ -172,6 +176,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"Quantity above Items", wrap(`<Aliases><Quantity>2</Quantity><Items><CNAME>a.example.com</CNAME></Items></Aliases>`), portico.ErrInconsistentQuantities},
 		{"Quantity below Items", wrap(`<Aliases><Quantity>0</Quantity><Items><CNAME>a.example.com</CNAME></Items></Aliases>`), portico.ErrInconsistentQuantities},
 		{"Quantity without Items", wrap(`<Aliases><Quantity>1</Quantity></Aliases>`), portico.ErrInconsistentQuantities},
+		{"Items without Quantity", wrap(`<Origins><Items><Origin/></Items></Origins>`), portico.ErrInconsistentQuantities},
 		{"negative Quantity", wrap(`<Aliases><Quantity>-1</Quantity></Aliases>`), portico.ErrInconsistentQuantities},
 		{"Quantity in an unknown list", wrap(`<Restrictions><GeoRestriction><RestrictionType>whitelist</RestrictionType><Quantity>3</Quantity><Items><Location>US</Location></Items></GeoRestriction></Restrictions>`), portico.ErrInconsistentQuantities},
 		{"integer", wrap(`<Origins><Quantity>1</Quantity><Items><Origin><CustomOriginConfig><HTTPPort>eighty</HTTPPort></CustomOriginConfig></Origin></Items></Origins>`), portico.ErrInvalidArgument},

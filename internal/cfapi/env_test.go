@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"log/slog"
 	"math/big"
@@ -14,6 +16,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/portico-edge/portico/internal/control"
 	"github.com/portico-edge/portico/internal/deploy"
@@ -118,6 +123,17 @@ func (e *apiEnv) importCert(t testing.TB, at time.Time, names ...string) string 
 		t.Fatal(err)
 	}
 	return c.ARN
+}
+
+// sign signs r, whose body is body, with SigV4 as the AWS SDKs do, with
+// the test access key and the given secret.
+func sign(t testing.TB, r *http.Request, body []byte, secret string) {
+	t.Helper()
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, r, hex.EncodeToString(sum[:]), "cloudfront", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // selfSigned returns a PEM certificate and key for names, valid from a day

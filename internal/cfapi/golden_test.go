@@ -3,8 +3,6 @@ package cfapi
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
 	"flag"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,9 +18,6 @@ import (
 	"testing/cryptotest"
 	"text/template"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 var update = flag.Bool("update", false, "rewrite the responses in testdata/*.golden with those received")
@@ -42,15 +38,20 @@ var goldenClock = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 //   - "setup" is a request whose response is not recorded; it must succeed.
 //   - "deploy" makes the edge report the store's current revision.
 //
+// A request that fails must leave the store exactly as it was.
+//
 // A body "@file k=v ..." is testdata/fixtures/file run as a text/template
 // with the given keys. Requests are signed with SigV4 unless a header
 // "X-Golden-Auth" says "none" or "wrong-secret". Volatile values in
 // responses are replaced by placeholders, which requests may use: ${E1},
-// ${E2}, … for distribution IDs and ETags in order of appearance (${e1}
-// for lower-case), ${I1}, … for invalidation IDs, ${HOST}, ${CERT_ARN},
-// ${OTHER_CERT_ARN} and ${REQUEST_ID}.
+// ${E2}, … for distribution IDs in order of appearance (${e1} for
+// lower-case), ${ETAG1}, … for ETags, ${I1}, … for invalidation IDs,
+// ${HOST}, ${CERT_ARN} (a certificate for login.example.com and
+// *.example.com), ${OTHER_CERT_ARN} (www.example.net) and ${REQUEST_ID}.
 //
-// Run with -update to rewrite the responses.
+// Run with -update to rewrite the responses:
+//
+//	go test ./internal/cfapi -run TestGolden -update
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.golden")
 	if err != nil {
@@ -107,8 +108,13 @@ func runGolden(t *testing.T, file string) {
 			}
 			want := sections[i+1].text
 			i++
-			got := doGolden(t, env, n, s.text).format(n)
+			before := env.dump(t)
+			resp := doGolden(t, env, n, s.text)
+			got := resp.format(n)
 			fmt.Fprintf(&out, "-- response --\n%s", got)
+			if resp.status >= 400 && !reflect.DeepEqual(env.dump(t), before) {
+				t.Errorf("request:\n%s\nfailed with %d but changed the store", s.text, resp.status)
+			}
 			if got != want && !*update {
 				t.Errorf("request:\n%s\nresponse:\n%s\nwant:\n%s", s.text, got, want)
 			}
@@ -213,18 +219,12 @@ func doGolden(t *testing.T, env *apiEnv, n *normalizer, text string) *goldenResp
 		}
 		req.Header.Add(name, value)
 	}
-	secret := testSecretKey
 	switch auth {
 	case "none":
 	case "wrong-secret":
-		secret = "not-the-secret"
-		fallthrough
+		sign(t, req, []byte(body), "not-the-secret")
 	case "sign":
-		sum := sha256.Sum256([]byte(body))
-		creds := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: secret}
-		if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), "cloudfront", "us-east-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		sign(t, req, []byte(body), testSecretKey)
 	default:
 		t.Fatalf("unknown X-Golden-Auth %q", auth)
 	}

@@ -227,7 +227,8 @@ func (s *Service) DeleteDistribution(ctx context.Context, id, ifMatch string) er
 // ListDistributions returns up to maxItems distributions (DefaultMaxItems
 // if maxItems is not positive) in ID order, starting after marker. When
 // more follow, truncated is true and next is the marker of the next page:
-// the last returned ID.
+// the last returned ID. Statuses are as they stand: unlike
+// GetDistribution, a listing does not wait for the edges.
 func (s *Service) ListDistributions(ctx context.Context, marker string, maxItems int) (page []*portico.Distribution, next string, truncated bool, err error) {
 	if maxItems <= 0 {
 		maxItems = DefaultMaxItems
@@ -238,20 +239,14 @@ func (s *Service) ListDistributions(ctx context.Context, marker string, maxItems
 	}
 	start := sort.Search(len(kvs), func(i int) bool { return kvs[i].Key > keyDistribution+marker })
 	end := min(start+maxItems, len(kvs))
-	var newest int64
 	for _, kv := range kvs[start:end] {
 		d := new(portico.Distribution)
 		if err := decode(kv, d); err != nil {
 			return nil, "", false, err
 		}
 		d.Rev = kv.ModRev
-		newest = max(newest, d.Rev)
-		page = append(page, d)
-	}
-	// One wait for the whole page, then each status as it stands.
-	s.waitApplied(ctx, newest)
-	for _, d := range page {
 		d.Status = s.distributionStatus(d.Rev)
+		page = append(page, d)
 	}
 	if end < len(kvs) {
 		return page, page[len(page)-1].ID, true, nil

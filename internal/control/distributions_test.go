@@ -409,6 +409,48 @@ func TestConcurrentCreatesClaimOneAlias(t *testing.T) {
 	}
 }
 
+// TestConcurrentUpdateAndCreateClaimOneAlias races an update that adds an
+// alias against creates that want it: exactly one writer gets it.
+func TestConcurrentUpdateAndCreateClaimOneAlias(t *testing.T) {
+	for round := range 5 {
+		e := newDistEnv(t)
+		arn := e.importCert(t, "login.example.com", "www.example.com")
+		d := e.create(t, seedConfig("existing", arn, "login.example.com"))
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		wg.Go(func() {
+			_, errs[0] = e.svc.UpdateDistribution(context.Background(), d.ID, d.ETag,
+				seedConfig("existing", arn, "login.example.com", "www.example.com"))
+		})
+		for i := 1; i < len(errs); i++ {
+			wg.Go(func() {
+				_, errs[i] = e.svc.CreateDistribution(context.Background(), seedConfig(fmt.Sprint("new-", i), arn, "www.example.com"))
+			})
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			var pe *portico.Error
+			switch {
+			case err == nil:
+				won++
+			case !errors.As(err, &pe) || pe.Code != portico.ErrCNAMEAlreadyExists:
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		kv, err := e.store.Get(t.Context(), keyAlias+"www.example.com")
+		if won != 1 || err != nil {
+			t.Fatalf("round %d: %d writers got the alias (claim: %v); want exactly 1", round, won, err)
+		}
+		// The claim names the distribution that lists the alias.
+		var owner portico.Distribution
+		if _, err := e.svc.getJSON(t.Context(), keyDistribution+string(kv.Value), &owner); err != nil ||
+			!slices.Contains(owner.Config.AliasList(), "www.example.com") {
+			t.Fatalf("round %d: alias claimed by %s, which does not list it (%v)", round, kv.Value, err)
+		}
+	}
+}
+
 func TestUpdateDistribution(t *testing.T) {
 	e := newDistEnv(t)
 	certA := e.importCert(t, "login.example.com")
@@ -648,4 +690,75 @@ func TestListDistributions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// watchedProgress is the real tracker, reporting when a reader starts
+// waiting on it.
+type watchedProgress struct {
+	*deploy.Tracker
+	waiting chan struct{}
+}
+
+func (p watchedProgress) Changed() <-chan struct{} {
+	select {
+	case p.waiting <- struct{}{}:
+	default:
+	}
+	return p.Tracker.Changed()
+}
+
+func TestGetDistributionWaitsForDeploy(t *testing.T) {
+	e := newDistEnv(t)
+	progress := watchedProgress{Tracker: e.tracker, waiting: make(chan struct{}, 1)}
+	e.svc.Progress = progress
+	e.svc.DeployWait = time.Minute
+
+	// waits checks that get, started while the edge lags, waits for the
+	// edge and then reports want.
+	waits := func(t *testing.T, get func() (string, error), want string) {
+		t.Helper()
+		select {
+		case <-progress.waiting: // left over from an earlier wait
+		default:
+		}
+		type result struct {
+			status string
+			err    error
+		}
+		done := make(chan result, 1)
+		go func() {
+			status, err := get()
+			done <- result{status, err}
+		}()
+		select {
+		case <-progress.waiting:
+		case r := <-done:
+			t.Fatalf("returned %q, %v without waiting for the edge", r.status, r.err)
+		}
+		e.deploy(t)
+		if r := <-done; r.err != nil || r.status != want {
+			t.Errorf("got %q, %v; want %s once the edge caught up", r.status, r.err, want)
+		}
+	}
+
+	d := e.create(t, seedConfig("ref", ""))
+	waits(t, func() (string, error) {
+		d, err := e.svc.GetDistribution(context.Background(), d.ID)
+		if err != nil {
+			return "", err
+		}
+		return d.Status, nil
+	}, portico.StatusDeployed)
+
+	inv, err := e.svc.CreateInvalidation(t.Context(), d.ID, "r", []string{"/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits(t, func() (string, error) {
+		inv, err := e.svc.GetInvalidation(context.Background(), d.ID, inv.ID)
+		if err != nil {
+			return "", err
+		}
+		return inv.Status, nil
+	}, portico.StatusCompleted)
 }

@@ -120,7 +120,8 @@ func (s *Service) GetInvalidation(ctx context.Context, distID, id string) (*port
 // distID (DefaultMaxItems if maxItems is not positive), newest first,
 // starting after the invalidation whose ID is marker. When more follow,
 // truncated is true and next is the marker of the next page: the last
-// returned ID.
+// returned ID. Statuses are as they stand: unlike GetInvalidation, a
+// listing does not wait for the edges.
 func (s *Service) ListInvalidations(ctx context.Context, distID, marker string, maxItems int) (page []*portico.Invalidation, next string, truncated bool, err error) {
 	if maxItems <= 0 {
 		maxItems = DefaultMaxItems
@@ -145,10 +146,6 @@ func (s *Service) ListInvalidations(ctx context.Context, distID, marker string, 
 	}
 	end := min(start+maxItems, len(all))
 	page = all[start:end]
-	if len(page) > 0 {
-		// Newest first: one wait for the newest, then each as it stands.
-		s.waitApplied(ctx, page[0].Rev)
-	}
 	for _, inv := range page {
 		inv.Status = s.invalidationStatus(ctx, inv.Rev, false)
 	}
