@@ -126,7 +126,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		"--distribution-config", "file://disabled.json", "--query", "ETag", "--output", "text")
 	aws("cloudfront", "wait", "distribution-deployed", "--id", id)
 	aws("cloudfront", "delete-distribution", "--id", id, "--if-match", etag)
-	if got := aws("cloudfront", "list-distributions", "--query", "DistributionList.Quantity"); got != "0" {
+	if got := aws("cloudfront", "list-distributions", "--no-paginate", "--query", "DistributionList.Quantity"); got != "0" {
 		t.Errorf("after delete list-distributions Quantity = %s, want 0", got)
 	}
 	aws("acm", "delete-certificate", "--certificate-arn", imported.CertificateArn)
