@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ const (
 	errSerialization    = "SerializationException"
 	errInvalidArgs      = "InvalidArgsException"
 	errInternalFailure  = "InternalFailure"
+	errAccessDenied     = "AccessDeniedException"
 )
 
 // Handler serves ACM's JSON 1.1 API from a control service.
@@ -55,11 +57,11 @@ type Handler struct {
 	// Authenticate verifies a request's signature (AWS Signature V4), given
 	// the request and its body, which the handler has already read. An
 	// *portico.Error it returns is rendered as it is; any other error is
-	// rendered as 403 AccessDeniedException. It must be set: a nil
-	// Authenticate refuses every request.
+	// rendered as 403 AccessDeniedException, without its text. It must be
+	// set: a nil Authenticate refuses every request.
 	Authenticate func(r *http.Request, payload []byte) error
-	// Log receives one record per request: operation, status, error code
-	// and request ID, never the body. Nil means no logging.
+	// Log receives one record per request: target, status, error code and
+	// message, and request ID, never the body. Nil means no logging.
 	Log *slog.Logger
 }
 
@@ -102,9 +104,11 @@ func (h *Handler) serve(r *http.Request, target string) (any, error) {
 }
 
 // authenticate runs h.Authenticate and makes its failure a client error.
+// The text of an error that is not a *portico.Error is logged, not sent.
 func (h *Handler) authenticate(r *http.Request, payload []byte) error {
 	if h.Authenticate == nil {
-		return portico.Errorf(portico.ErrAccessDenied, "The server verifies no signatures, so it accepts no requests.")
+		return &portico.Error{Code: errAccessDenied, Status: http.StatusForbidden,
+			Message: "The server verifies no signatures, so it accepts no requests."}
 	}
 	err := h.Authenticate(r, payload)
 	if err == nil {
@@ -114,7 +118,11 @@ func (h *Handler) authenticate(r *http.Request, payload []byte) error {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return portico.Errorf(portico.ErrAccessDenied, "The request could not be authenticated.")
+	if h.Log != nil {
+		h.Log.WarnContext(r.Context(), "acm request not authenticated", "err", err)
+	}
+	return &portico.Error{Code: errAccessDenied, Status: http.StatusForbidden,
+		Message: "The request could not be authenticated."}
 }
 
 // readBody reads the request body, up to maxBodyBytes.
@@ -160,13 +168,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) int {
 		panic(fmt.Sprintf("acmapi: encoding response: %v", err))
 	}
 	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
 	return status
 }
 
-// logRequest records one request. It never logs the body.
+// logRequest records one request. It never logs the body; error messages
+// are built never to quote it.
 func (h *Handler) logRequest(ctx context.Context, id, target string, status int, err error, took time.Duration) {
 	if h.Log == nil {
 		return
@@ -182,7 +191,7 @@ func (h *Handler) logRequest(ctx context.Context, id, target string, status int,
 	switch {
 	case err == nil:
 	case errors.As(err, &pe):
-		attrs = append(attrs, slog.String("code", pe.Code))
+		attrs = append(attrs, slog.String("code", pe.Code), slog.String("message", pe.Message))
 	default:
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("code", errInternalFailure), slog.String("err", err.Error()))

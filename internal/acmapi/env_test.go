@@ -50,25 +50,45 @@ const (
 // so that times survive the wire unchanged.
 var epoch = time.Date(2031, 3, 14, 15, 9, 26, 0, time.UTC)
 
-// testKeys are generated once: RSA key generation is slow under -race.
-var testKeys = sync.OnceValue(func() map[string]crypto.Signer {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
+// testKeys holds the keys of the test certificates, generated on first
+// use: RSA key generation is slow under -race and fuzzing instrumentation.
+var testKeys = struct {
+	mu   sync.Mutex
+	keys map[string]crypto.Signer
+}{keys: map[string]crypto.Signer{}}
+
+// testKey returns the named key: "rsa" and "rsa2" (RSA 2048), "p256" and
+// "ca" (ECDSA P-256).
+func testKey(t testing.TB, name string) crypto.Signer {
+	t.Helper()
+	testKeys.mu.Lock()
+	defer testKeys.mu.Unlock()
+	if k, ok := testKeys.keys[name]; ok {
+		return k
 	}
-	rsaKey2, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
+	var (
+		k   crypto.Signer
+		err error
+	)
+	switch name {
+	case "rsa", "rsa2":
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "p256", "ca":
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		t.Fatalf("no test key %q", name)
 	}
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	return map[string]crypto.Signer{"rsa": rsaKey, "rsa2": rsaKey2, "p256": p256, "ca": ca}
-})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testKeys.keys[name] = k
+	return k
+}
 
 // certSpec describes a test certificate.
 type certSpec struct {
 	names    []string // SANs; the first is also the common name
-	key      string   // a testKeys name
+	key      string   // a testKey name
 	notAfter time.Time
 	chained  bool // signed by an intermediate CA that the chain holds
 }
@@ -80,11 +100,10 @@ type certPEMs struct{ cert, chain, key []byte }
 // epoch.
 func issue(t testing.TB, spec certSpec) certPEMs {
 	t.Helper()
-	keys := testKeys()
 	if spec.notAfter.IsZero() {
 		spec.notAfter = epoch.Add(90 * 24 * time.Hour)
 	}
-	key := keys[spec.key]
+	key := testKey(t, spec.key)
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -110,12 +129,13 @@ func issue(t testing.TB, spec certSpec) certPEMs {
 			BasicConstraintsValid: true,
 			KeyUsage:              x509.KeyUsageCertSign,
 		}
-		der, err := x509.CreateCertificate(rand.Reader, ca, ca, keys["ca"].Public(), keys["ca"])
+		caKey := testKey(t, "ca")
+		der, err := x509.CreateCertificate(rand.Reader, ca, ca, caKey.Public(), caKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		chain = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		parent, signer = ca, keys["ca"]
+		parent, signer = ca, caKey
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
