@@ -74,17 +74,25 @@ func ParseCertificate(certPEM, chainPEM, keyPEM []byte) (*Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	var chain []*x509.Certificate
+	var chainOut []byte
 	for rest := chainPEM; len(bytes.TrimSpace(rest)) > 0; {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil || block.Type != "CERTIFICATE" {
 			return nil, Errorf(ErrACMValidation, "The certificate chain is not a sequence of PEM CERTIFICATE blocks.")
 		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
 			return nil, Errorf(ErrACMValidation, "The certificate chain holds a certificate that cannot be parsed.")
 		}
+		chain = append(chain, c)
+		chainOut = append(chainOut, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes})...)
 	}
-	key, err := parsePrivateKey(keyPEM)
+	if len(chain) > 0 && leaf.CheckSignatureFrom(chain[0]) != nil {
+		return nil, Errorf(ErrACMValidation, "The certificate chain does not certify the certificate: its first certificate must be the issuer of the certificate.")
+	}
+	key, keyBlock, err := parsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -92,16 +100,16 @@ func ParseCertificate(certPEM, chainPEM, keyPEM []byte) (*Certificate, error) {
 		return nil, Errorf(ErrACMValidation, "The private key does not match the certificate's public key.")
 	}
 	c := &Certificate{
-		CertificatePEM:          bytes.TrimSpace(certPEM),
-		ChainPEM:                bytes.TrimSpace(chainPEM),
-		PrivateKeyPEM:           bytes.TrimSpace(keyPEM),
+		CertificatePEM:          bytes.TrimSpace(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
+		ChainPEM:                bytes.TrimSpace(chainOut),
+		PrivateKeyPEM:           bytes.TrimSpace(pem.EncodeToMemory(keyBlock)),
 		DomainName:              leaf.Subject.CommonName,
 		SubjectAlternativeNames: leaf.DNSNames,
 		Serial:                  formatSerial(leaf.SerialNumber.Bytes()),
 		Subject:                 leaf.Subject.String(),
 		Issuer:                  leaf.Issuer.String(),
 		KeyAlgorithm:            keyAlgorithm(leaf),
-		SignatureAlgorithm:      strings.ToUpper(leaf.SignatureAlgorithm.String()),
+		SignatureAlgorithm:      signatureAlgorithm(leaf.SignatureAlgorithm),
 		NotBefore:               leaf.NotBefore.UTC(),
 		NotAfter:                leaf.NotAfter.UTC(),
 	}
@@ -129,26 +137,29 @@ func parseOneCertificate(certPEM []byte) (*x509.Certificate, error) {
 	return leaf, nil
 }
 
-func parsePrivateKey(keyPEM []byte) (crypto.Signer, error) {
+// parsePrivateKey returns the key and its PEM block, without anything that
+// surrounded the block.
+func parsePrivateKey(keyPEM []byte) (crypto.Signer, *pem.Block, error) {
 	block, rest := pem.Decode(keyPEM)
 	if block == nil || !strings.HasSuffix(block.Type, "PRIVATE KEY") || len(bytes.TrimSpace(rest)) > 0 {
-		return nil, Errorf(ErrACMValidation, "The private key is not one PEM PRIVATE KEY block.")
+		return nil, nil, Errorf(ErrACMValidation, "The private key is not one PEM PRIVATE KEY block.")
 	}
-	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // detecting, not decrypting
-		return nil, Errorf(ErrACMValidation, "The private key is encrypted; import it unencrypted.")
+	if block.Type == "ENCRYPTED PRIVATE KEY" || x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // detecting, not decrypting
+		return nil, nil, Errorf(ErrACMValidation, "The private key is encrypted; import it unencrypted.")
 	}
+	out := &pem.Block{Type: block.Type, Bytes: block.Bytes}
 	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
 		if s, ok := k.(crypto.Signer); ok {
-			return s, nil
+			return s, out, nil
 		}
 	}
 	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
+		return k, out, nil
 	}
 	if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
-		return k, nil
+		return k, out, nil
 	}
-	return nil, Errorf(ErrACMValidation, "The private key cannot be parsed as PKCS#8, PKCS#1 or SEC 1.")
+	return nil, nil, Errorf(ErrACMValidation, "The private key cannot be parsed as PKCS#8, PKCS#1 or SEC 1.")
 }
 
 func publicKeyMatches(pub any, key crypto.Signer) bool {
@@ -174,6 +185,25 @@ func keyAlgorithm(c *x509.Certificate) string {
 		return "ED25519"
 	}
 	return c.PublicKeyAlgorithm.String()
+}
+
+// signatureAlgorithm names a signature algorithm as ACM does, e.g.
+// SHA256WITHRSA.
+func signatureAlgorithm(a x509.SignatureAlgorithm) string {
+	switch a {
+	case x509.SHA256WithRSAPSS, x509.SHA384WithRSAPSS, x509.SHA512WithRSAPSS:
+		return strings.TrimSuffix(a.String(), "-RSAPSS") + "WITHRSAANDMGF1"
+	case x509.PureEd25519:
+		return "ED25519"
+	}
+	hash, alg, ok := strings.Cut(a.String(), "-")
+	if !ok {
+		return strings.ToUpper(a.String())
+	}
+	if hash == "ECDSA" { // Go writes ECDSA-SHA256, RSA ones as SHA256-RSA
+		hash, alg = alg, hash
+	}
+	return strings.ToUpper(hash) + "WITH" + strings.ToUpper(alg)
 }
 
 func formatSerial(b []byte) string {

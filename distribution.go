@@ -274,15 +274,16 @@ func Ptr[T any](v T) *T { return &v }
 
 // IsValidHostname reports whether name is a DNS host name that may serve as
 // an alias: dot-separated labels of letters, digits and hyphens, at most 253
-// characters, optionally starting with a "*." wildcard label.
+// characters, optionally starting with a "*." wildcard label. IP addresses
+// are not host names.
 func IsValidHostname(name string) bool {
 	name = strings.TrimPrefix(name, "*.")
 	if name == "" || len(name) > 253 {
 		return false
 	}
 	labels := strings.Split(name, ".")
-	if len(labels) < 2 {
-		return false
+	if len(labels) < 2 || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false // one label, or an IP address: an all-digit top-level label
 	}
 	for _, l := range labels {
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
