@@ -103,6 +103,16 @@ func (h *Handler) serve(r *http.Request, target string) (any, error) {
 	return fn(r.Context(), payload)
 }
 
+// jsonAuthCodes renames Signature V4 failures as AWS's JSON-protocol
+// services (ACM among them) name them; the REST-XML names are CloudFront's.
+var jsonAuthCodes = map[string]string{
+	"SignatureDoesNotMatch":      "InvalidSignatureException",
+	"InvalidClientTokenId":       "UnrecognizedClientException",
+	"MissingAuthenticationToken": "MissingAuthenticationTokenException",
+	"IncompleteSignature":        "IncompleteSignatureException",
+	"AccessDenied":               "AccessDeniedException",
+}
+
 // authenticate runs h.Authenticate and makes its failure a client error.
 // The text of an error that is not a *portico.Error is logged, not sent.
 func (h *Handler) authenticate(r *http.Request, payload []byte) error {
@@ -116,6 +126,9 @@ func (h *Handler) authenticate(r *http.Request, payload []byte) error {
 	}
 	var pe *portico.Error
 	if errors.As(err, &pe) {
+		if code, ok := jsonAuthCodes[pe.Code]; ok {
+			return &portico.Error{Code: code, Message: pe.Message, Status: pe.Status}
+		}
 		return pe
 	}
 	if h.Log != nil {

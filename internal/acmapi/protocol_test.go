@@ -187,12 +187,12 @@ func TestAuthenticate(t *testing.T) {
 		unsigned     bool
 		code         string
 	}{
-		{"unsigned", nil, true, "MissingAuthenticationToken"},
+		{"unsigned", nil, true, "MissingAuthenticationTokenException"},
 		{"no authenticator", nil, false, "AccessDeniedException"},
 		{"authenticator fails with a plain error", func(*http.Request, []byte) error { return errors.New("backend down") }, false, "AccessDeniedException"},
 		{"authenticator's own error", func(*http.Request, []byte) error {
 			return portico.Errorf(portico.ErrSignatureDoesNotMatch, "no")
-		}, false, "SignatureDoesNotMatch"},
+		}, false, "InvalidSignatureException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

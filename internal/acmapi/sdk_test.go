@@ -402,8 +402,8 @@ func TestSDKAuthentication(t *testing.T) {
 	tests := []struct {
 		name, keyID, secret, code string
 	}{
-		{"wrong secret", testKeyID, "not-the-secret", "SignatureDoesNotMatch"},
-		{"unknown key", "AKIAUNKNOWN000000000", testSecret, "InvalidClientTokenId"},
+		{"wrong secret", testKeyID, "not-the-secret", "InvalidSignatureException"},
+		{"unknown key", "AKIAUNKNOWN000000000", testSecret, "UnrecognizedClientException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
