@@ -3,6 +3,7 @@ package portico
 import (
 	"encoding/xml"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -277,13 +278,32 @@ func Ptr[T any](v T) *T { return &v }
 // characters, optionally starting with a "*." wildcard label. IP addresses
 // are not host names.
 func IsValidHostname(name string) bool {
-	name = strings.TrimPrefix(name, "*.")
+	return hasHostLabels(strings.TrimPrefix(name, "*."), 2)
+}
+
+// isOriginHost reports whether name may be an origin's DomainName: a host
+// name (one label, such as "localhost", is enough) or an IPv4 address.
+// CloudFront accepts public domain names only; a self-hosted edge often
+// reaches origins on a private network by address or by a local name. The
+// origin's certificate is verified against the name or address all the
+// same.
+func isOriginHost(name string) bool {
+	if ip, err := netip.ParseAddr(name); err == nil {
+		return ip.Is4()
+	}
+	return hasHostLabels(name, 1)
+}
+
+// hasHostLabels reports whether name is at least minLabels dot-separated
+// labels of letters, digits and hyphens (not at either end of a label), at
+// most 253 characters, whose last label is not all digits.
+func hasHostLabels(name string, minLabels int) bool {
 	if name == "" || len(name) > 253 {
 		return false
 	}
 	labels := strings.Split(name, ".")
-	if len(labels) < 2 || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return false // one label, or an IP address: an all-digit top-level label
+	if len(labels) < minLabels || strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false
 	}
 	for _, l := range labels {
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
@@ -517,8 +537,8 @@ func (c *DistributionConfig) validateOrigins() error {
 			return Errorf(ErrInvalidArgument, "The parameter Origin Id must be unique; %q is used twice.", o.ID)
 		case o.DomainName == "":
 			return missing("Origin DomainName")
-		case !IsValidHostname(o.DomainName) || strings.HasPrefix(o.DomainName, "*."):
-			return Errorf(ErrInvalidArgument, "The parameter origin name must be a domain name; %q is not.", o.DomainName)
+		case !isOriginHost(o.DomainName):
+			return Errorf(ErrInvalidArgument, "The parameter origin name must be a domain name or an IPv4 address; %q is not.", o.DomainName)
 		case o.S3OriginConfig == nil && o.CustomOriginConfig == nil:
 			return Errorf(ErrInvalidArgument, "Origin %q must have an S3OriginConfig or a CustomOriginConfig.", o.ID)
 		case o.S3OriginConfig != nil && o.CustomOriginConfig != nil:
