@@ -1,80 +1,36 @@
 package portico
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
-type testIssuer struct {
-	cert *x509.Certificate
-	key  any
-	pem  []byte
-}
-
-func newIssuer(t *testing.T) *testIssuer {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testIssuer{cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// leaf issues a certificate for names with key (an *rsa or *ecdsa private
-// key) and returns its PEM and the key's PKCS#8 PEM.
-func (ca *testIssuer) leaf(t *testing.T, key crypto.Signer, cn string, names ...string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(0x0102), Subject: pkix.Name{CommonName: cn}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-}
-
 func TestParseCertificate(t *testing.T) {
-	ca, other := newIssuer(t), newIssuer(t)
-	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ecCert, ecKeyPEM := ca.leaf(t, ecKey, "login.example.com", "login.example.com", "*.example.org")
-	rsaCert, rsaKeyPEM := ca.leaf(t, rsaKey, "rsa.example.com")
-	_, otherKeyPEM := ca.leaf(t, rsaKey, "x.example.com")
-	rsaPKCS1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)})
+	ca, other := testpki.NewCA(t, "Test CA"), testpki.NewCA(t, "Test CA")
+	ec := ca.Issue(t, []string{"login.example.com", "*.example.org"}, testpki.Serial(0x0102))
+	// A certificate that names its host only as the subject's common name.
+	rsaLeaf := ca.Issue(t, nil, testpki.RSA(2048), testpki.Serial(0x0102),
+		testpki.Subject(pkix.Name{CommonName: "rsa.example.com"}))
+	ecCert, ecKeyPEM := ec.CertPEM, ec.KeyPEM
+	rsaCert, rsaKeyPEM := rsaLeaf.CertPEM, rsaLeaf.KeyPEM
+	rsaPKCS1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaLeaf.Key.(*rsa.PrivateKey))})
 
 	ok := []struct {
 		name                 string
 		cert, chain, key     []byte
 		keyAlg, sigAlg, host string
 	}{
-		{"ecdsa with chain", ecCert, ca.pem, ecKeyPEM, "EC_prime256v1", "SHA256WITHECDSA", "login.example.com"},
+		{"ecdsa with chain", ecCert, ca.PEM, ecKeyPEM, "EC_prime256v1", "SHA256WITHECDSA", "login.example.com"},
 		{"rsa pkcs8 without chain", rsaCert, nil, rsaKeyPEM, "RSA_2048", "SHA256WITHECDSA", "rsa.example.com"},
 		{"rsa pkcs1", rsaCert, nil, rsaPKCS1, "RSA_2048", "SHA256WITHECDSA", "rsa.example.com"},
-		{"text around the blocks is dropped", append([]byte("Bag Attributes\n"), ecCert...), ca.pem, append([]byte("friendlyName: x\n"), ecKeyPEM...), "EC_prime256v1", "SHA256WITHECDSA", "login.example.com"},
+		{"text around the blocks is dropped", append([]byte("Bag Attributes\n"), ecCert...), ca.PEM, append([]byte("friendlyName: x\n"), ecKeyPEM...), "EC_prime256v1", "SHA256WITHECDSA", "login.example.com"},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,9 +56,9 @@ func TestParseCertificate(t *testing.T) {
 		cert, chain, key []byte
 		want             string
 	}{
-		{"key of another certificate", ecCert, nil, otherKeyPEM, "does not match"},
-		{"chain that does not certify", ecCert, other.pem, ecKeyPEM, "does not certify"},
-		{"two certificates in the certificate", append(append([]byte{}, ecCert...), ca.pem...), nil, ecKeyPEM, "exactly one certificate"},
+		{"key of another certificate", ecCert, nil, rsaKeyPEM, "does not match"},
+		{"chain that does not certify", ecCert, other.PEM, ecKeyPEM, "does not certify"},
+		{"two certificates in the certificate", append(append([]byte{}, ecCert...), ca.PEM...), nil, ecKeyPEM, "exactly one certificate"},
 		{"not PEM", []byte("hello"), nil, ecKeyPEM, "not a PEM"},
 		{"garbage chain", ecCert, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), ecKeyPEM, "cannot be parsed"},
 		{"encrypted key", ecCert, nil, encrypted, "encrypted"},

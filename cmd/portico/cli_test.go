@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // awsCLI is Debian's AWS CLI v2 (package awscli), which the README's
@@ -29,11 +31,11 @@ func TestREADMEWalkthrough(t *testing.T) {
 		}
 		t.Skipf("%s is missing: run 'make test-deps' (apt-get install awscli)", awsCLI)
 	}
-	originCA, viewerCA := newTestCA(t, "origin CA"), newTestCA(t, "viewer CA")
+	originCA, viewerCA := testpki.NewCA(t, "origin CA"), testpki.NewCA(t, "viewer CA")
 	origin := newTestOrigin(t, originCA, originDomain, cnameAPIKey)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "origin-ca.pem")
-	os.WriteFile(caFile, originCA.pem, 0o644)
+	os.WriteFile(caFile, originCA.PEM, 0o644)
 	dataDir := filepath.Join(dir, "portico-data")
 	p := startPortico(t, dataDir, nil, "--origin-ca", caFile, "--origin-resolve", originDomain+"=127.0.0.1")
 
@@ -66,8 +68,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 		return strings.TrimSpace(stdout.String())
 	}
 
-	certPEM, keyPEM := viewerCA.issue(t, 20, customDomain)
-	for name, b := range map[string][]byte{"login.example.com.pem": certPEM, "login.example.com.key": keyPEM, "chain.pem": viewerCA.pem} {
+	leaf := viewerCA.Issue(t, []string{customDomain}, testpki.Serial(20))
+	for name, b := range map[string][]byte{"login.example.com.pem": leaf.CertPEM, "login.example.com.key": leaf.KeyPEM, "chain.pem": leaf.ChainPEM} {
 		os.WriteFile(filepath.Join(dir, name), b, 0o600)
 	}
 	var imported struct{ CertificateArn string }
@@ -99,7 +101,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 
 	// Through the edge, as the viewer's browser would go once DNS points at it.
-	resp, err := viewer(p.https, viewerCA.pool()).Get("https://" + customDomain + "/authorize?client_id=x")
+	resp, err := viewer(p.https, viewerCA.Pool()).Get("https://" + customDomain + "/authorize?client_id=x")
 	if err != nil {
 		t.Fatal(err)
 	}

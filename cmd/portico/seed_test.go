@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/miekg/dns"
+
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 const (
@@ -92,11 +94,11 @@ func clients(api string) (*cloudfront.Client, *acm.Client) {
 // DNS, survive kill -9, and clean up.
 func TestSeedWalkthrough(t *testing.T) {
 	ctx := context.Background()
-	originCA, viewerCA := newTestCA(t, "origin CA"), newTestCA(t, "viewer CA")
+	originCA, viewerCA := testpki.NewCA(t, "origin CA"), testpki.NewCA(t, "viewer CA")
 	origin := newTestOrigin(t, originCA, originDomain, cnameAPIKey)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "origin-ca.pem")
-	if err := os.WriteFile(caFile, originCA.pem, 0o644); err != nil {
+	if err := os.WriteFile(caFile, originCA.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
@@ -106,9 +108,9 @@ func TestSeedWalkthrough(t *testing.T) {
 	cf, certs := clients(p.api)
 
 	// Step 4 (SSL certificate): the custom domain's certificate in ACM.
-	certPEM, keyPEM := viewerCA.issue(t, 10, customDomain)
+	leaf := viewerCA.Issue(t, []string{customDomain}, testpki.Serial(10))
 	imported := must(certs.ImportCertificate(ctx, &acm.ImportCertificateInput{
-		Certificate: certPEM, PrivateKey: keyPEM, CertificateChain: viewerCA.pem,
+		Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM, CertificateChain: leaf.ChainPEM,
 	}))(t)
 	certARN := aws.ToString(imported.CertificateArn)
 
@@ -146,7 +148,7 @@ func TestSeedWalkthrough(t *testing.T) {
 		t.Errorf("forwarded headers = %v, want the six of the seed", got)
 	}
 
-	https := viewer(p.https, viewerCA.pool())
+	https := viewer(p.https, viewerCA.Pool())
 	t.Run("https reaches the origin as Auth0 requires", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", "https://"+customDomain+"/authorize?client_id=abc&z=1&a=2", nil)
 		req.Header.Set("X-Forwarded-For", "6.6.6.6")
@@ -286,15 +288,15 @@ func TestSeedWalkthrough(t *testing.T) {
 	if c := aws.ToString(after.Distribution.DistributionConfig.Comment); c != "updated before kill -9" || aws.ToString(after.ETag) != aws.ToString(upd.ETag) {
 		t.Fatalf("after kill -9: Comment %q ETag %q, want the acknowledged update (ETag %q)", c, aws.ToString(after.ETag), aws.ToString(upd.ETag))
 	}
-	https = viewer(p.https, viewerCA.pool())
+	https = viewer(p.https, viewerCA.Pool())
 
 	t.Run("a re-imported certificate is served", func(t *testing.T) {
-		certPEM, keyPEM := viewerCA.issue(t, 11, customDomain)
+		leaf := viewerCA.Issue(t, []string{customDomain}, testpki.Serial(11))
 		must(certs.ImportCertificate(ctx, &acm.ImportCertificateInput{
-			CertificateArn: aws.String(certARN), Certificate: certPEM, PrivateKey: keyPEM, CertificateChain: viewerCA.pem,
+			CertificateArn: aws.String(certARN), Certificate: leaf.CertPEM, PrivateKey: leaf.KeyPEM, CertificateChain: leaf.ChainPEM,
 		}))(t)
 		err := retry(5*time.Second, func() error {
-			conn, err := tls.Dial("tcp", p.https, &tls.Config{ServerName: customDomain, RootCAs: viewerCA.pool()})
+			conn, err := tls.Dial("tcp", p.https, &tls.Config{ServerName: customDomain, RootCAs: viewerCA.Pool()})
 			if err != nil {
 				return err
 			}
@@ -344,7 +346,7 @@ func TestSeedWalkthrough(t *testing.T) {
 	}
 	t.Run("no secret in the logs", func(t *testing.T) {
 		logs := logs + p.logs.String()
-		keyBody := strings.Split(string(keyPEM), "\n")[1]
+		keyBody := strings.Split(string(leaf.KeyPEM), "\n")[1]
 		for name, secret := range map[string]string{"cname-api-key": cnameAPIKey, "secret access key": secretKey, "private key": keyBody} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("the logs contain the %s", name)

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -38,6 +37,7 @@ import (
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/sigv4"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // Credentials the test server accepts.
@@ -97,49 +97,28 @@ type certSpec struct {
 type certPEMs struct{ cert, chain, key []byte }
 
 // issue creates the certificate spec describes, valid from an hour before
-// epoch.
+// epoch, for server and client authentication: self-signed, or signed by
+// the intermediate CA that its chain holds. The key is PEM in its
+// algorithm's own form, PKCS #1 or SEC 1, as openssl writes it.
 func issue(t testing.TB, spec certSpec) certPEMs {
 	t.Helper()
 	if spec.notAfter.IsZero() {
 		spec.notAfter = epoch.Add(90 * 24 * time.Hour)
 	}
 	key := testKey(t, spec.key)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: spec.names[0], Organization: []string{"Portico Test"}},
-		DNSNames:     spec.names,
-		NotBefore:    epoch.Add(-time.Hour),
-		NotAfter:     spec.notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	opts := []testpki.Option{
+		testpki.Key(key),
+		testpki.Validity(epoch.Add(-time.Hour), spec.notAfter),
+		testpki.Subject(pkix.Name{CommonName: spec.names[0], Organization: []string{"Portico Test"}}),
+		testpki.ClientAuth(),
 	}
-	if _, ok := key.(*ecdsa.PrivateKey); ok {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	}
-	parent, signer := tmpl, key
-	var chain []byte
+	var l testpki.Leaf
 	if spec.chained {
-		ca := &x509.Certificate{
-			SerialNumber:          big.NewInt(7),
-			Subject:               pkix.Name{CommonName: "Portico Test Intermediate"},
-			NotBefore:             epoch.Add(-24 * time.Hour),
-			NotAfter:              epoch.Add(365 * 24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		caKey := testKey(t, "ca")
-		der, err := x509.CreateCertificate(rand.Reader, ca, ca, caKey.Public(), caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		parent, signer = ca, caKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
+		ca := testpki.NewCA(t, "Portico Test Intermediate", testpki.Key(testKey(t, "ca")), testpki.Serial(7),
+			testpki.Validity(epoch.Add(-24*time.Hour), epoch.Add(365*24*time.Hour)))
+		l = ca.Issue(t, spec.names, opts...)
+	} else {
+		l = testpki.SelfSigned(t, spec.names, opts...)
 	}
 	var keyBlock *pem.Block
 	switch k := key.(type) {
@@ -152,11 +131,7 @@ func issue(t testing.TB, spec certSpec) certPEMs {
 		}
 		keyBlock = &pem.Block{Type: "EC PRIVATE KEY", Bytes: b}
 	}
-	return certPEMs{
-		cert:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		chain: chain,
-		key:   pem.EncodeToMemory(keyBlock),
-	}
+	return certPEMs{cert: l.CertPEM, chain: l.ChainPEM, key: pem.EncodeToMemory(keyBlock)}
 }
 
 // keyFragments returns pieces of a private key PEM that must never appear

@@ -1,87 +1,22 @@
 package certs
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
-// testCA issues certificates for tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Portico Test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-var serial = big.NewInt(100)
-
 // issue returns an imported certificate for names, valid until notAfter.
-func (ca *testCA) issue(t testing.TB, arn string, notAfter time.Time, names ...string) portico.Certificate {
+func issue(t testing.TB, ca *testpki.CA, arn string, notAfter time.Time, names ...string) portico.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial = new(big.Int).Add(serial, big.NewInt(1))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := portico.ParseCertificate(
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	)
+	l := ca.Issue(t, names, testpki.Validity(time.Now().Add(-time.Hour), notAfter))
+	c, err := portico.ParseCertificate(l.CertPEM, l.ChainPEM, l.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +24,20 @@ func (ca *testCA) issue(t testing.TB, arn string, notAfter time.Time, names ...s
 	return *c
 }
 
-func (ca *testCA) keyPair(t testing.TB, names ...string) *tls.Certificate {
+// newIndex returns an index of certificates for login.example.com and
+// *.example.org, with a default one for *.portico.localhost, all issued by
+// ca.
+func newIndex(t *testing.T, ca *testpki.CA) *Index {
 	t.Helper()
-	c := ca.issue(t, "default", time.Now().Add(time.Hour), names...)
-	kp, err := c.KeyPair()
+	exp := time.Now().Add(time.Hour)
+	idx, err := New([]portico.Certificate{
+		issue(t, ca, "arn:login", exp, "login.example.com"),
+		issue(t, ca, "arn:wild", exp, "*.example.org"),
+	}, ca.Issue(t, []string{"*.portico.localhost"}).TLSCertificate(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kp
+	return idx
 }
 
 // firstName returns the first DNS name of c's leaf, or "<nil>".
@@ -108,12 +49,12 @@ func firstName(c *tls.Certificate) string {
 }
 
 func TestCertificateSelection(t *testing.T) {
-	ca := newCA(t)
+	ca := testpki.NewCA(t, "Portico Test CA")
 	exp := time.Now().Add(time.Hour)
 	idx, err := New([]portico.Certificate{
-		ca.issue(t, "arn:login", exp, "login.example.com"),
-		ca.issue(t, "arn:wild", exp, "*.example.org", "example.org"),
-	}, ca.keyPair(t, "*.portico.localhost"))
+		issue(t, ca, "arn:login", exp, "login.example.com"),
+		issue(t, ca, "arn:wild", exp, "*.example.org", "example.org"),
+	}, ca.Issue(t, []string{"*.portico.localhost"}).TLSCertificate(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -144,8 +85,8 @@ func TestCertificateSelection(t *testing.T) {
 }
 
 func TestNoDefault(t *testing.T) {
-	ca := newCA(t)
-	idx, err := New([]portico.Certificate{ca.issue(t, "arn:login", time.Now().Add(time.Hour), "login.example.com")}, nil)
+	ca := testpki.NewCA(t, "Portico Test CA")
+	idx, err := New([]portico.Certificate{issue(t, ca, "arn:login", time.Now().Add(time.Hour), "login.example.com")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +96,12 @@ func TestNoDefault(t *testing.T) {
 }
 
 func TestNewLeavesOutBrokenCertificates(t *testing.T) {
-	ca := newCA(t)
-	good := ca.issue(t, "arn:good", time.Now().Add(time.Hour), "good.example.com")
-	badKey := ca.issue(t, "arn:bad-key", time.Now().Add(time.Hour), "bad.example.com")
+	ca := testpki.NewCA(t, "Portico Test CA")
+	good := issue(t, ca, "arn:good", time.Now().Add(time.Hour), "good.example.com")
+	badKey := issue(t, ca, "arn:bad-key", time.Now().Add(time.Hour), "bad.example.com")
 	secret := "-----BEGIN PRIVATE KEY-----\nU0VDUkVULUtFWS1NQVRFUklBTA==\n-----END PRIVATE KEY-----\n"
 	badKey.PrivateKeyPEM = []byte(secret)
-	mismatched := ca.issue(t, "arn:mismatch", time.Now().Add(time.Hour), "mismatch.example.com")
+	mismatched := issue(t, ca, "arn:mismatch", time.Now().Add(time.Hour), "mismatch.example.com")
 	mismatched.PrivateKeyPEM = good.PrivateKeyPEM
 
 	idx, err := New([]portico.Certificate{badKey, good, mismatched}, nil)
@@ -187,9 +128,9 @@ func TestNewLeavesOutBrokenCertificates(t *testing.T) {
 }
 
 func TestLatestExpiryWins(t *testing.T) {
-	ca := newCA(t)
-	old := ca.issue(t, "arn:old", time.Now().Add(time.Hour), "login.example.com")
-	renewed := ca.issue(t, "arn:renewed", time.Now().Add(2*time.Hour), "login.example.com", "www.example.com")
+	ca := testpki.NewCA(t, "Portico Test CA")
+	old := issue(t, ca, "arn:old", time.Now().Add(time.Hour), "login.example.com")
+	renewed := issue(t, ca, "arn:renewed", time.Now().Add(2*time.Hour), "login.example.com", "www.example.com")
 	for _, order := range [][]portico.Certificate{{old, renewed}, {renewed, old}} {
 		idx, err := New(order, nil)
 		if err != nil {
@@ -207,15 +148,7 @@ func TestLatestExpiryWins(t *testing.T) {
 }
 
 func TestGetCertificateDoesNotAllocate(t *testing.T) {
-	ca := newCA(t)
-	exp := time.Now().Add(time.Hour)
-	idx, err := New([]portico.Certificate{
-		ca.issue(t, "arn:login", exp, "login.example.com"),
-		ca.issue(t, "arn:wild", exp, "*.example.org"),
-	}, ca.keyPair(t, "*.portico.localhost"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx := newIndex(t, testpki.NewCA(t, "Portico Test CA"))
 	for _, sni := range []string{"Login.Example.com", "API.example.org", "Nothing.Example.NET", ""} {
 		hello := &tls.ClientHelloInfo{ServerName: sni}
 		if allocs := testing.AllocsPerRun(100, func() { idx.GetCertificate(hello) }); allocs != 0 {
@@ -227,15 +160,8 @@ func TestGetCertificateDoesNotAllocate(t *testing.T) {
 // TestHandshake serves the index behind a real TLS listener and checks what
 // verifying clients receive.
 func TestHandshake(t *testing.T) {
-	ca := newCA(t)
-	exp := time.Now().Add(time.Hour)
-	idx, err := New([]portico.Certificate{
-		ca.issue(t, "arn:login", exp, "login.example.com"),
-		ca.issue(t, "arn:wild", exp, "*.example.org"),
-	}, ca.keyPair(t, "*.portico.localhost"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testpki.NewCA(t, "Portico Test CA")
+	idx := newIndex(t, ca)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: idx.GetCertificate, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +189,7 @@ func TestHandshake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(),
-			&tls.Config{ServerName: tt.sni, RootCAs: ca.pool})
+			&tls.Config{ServerName: tt.sni, RootCAs: ca.Pool()})
 		if err != nil {
 			t.Errorf("handshake with SNI %q: %v", tt.sni, err)
 			continue

@@ -3,15 +3,10 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
@@ -21,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/net/html"
 
@@ -29,6 +23,7 @@ import (
 	"github.com/portico-edge/portico/internal/control"
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // The seed walkthrough's values (configure-aws-cloudfront-reverse-proxy.md).
@@ -452,7 +447,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// testCert is a certificate and key in PEM, issued by a test CA.
+// testCert is a certificate, its key and its chain in PEM, as the
+// console's form fields take them.
 type testCert struct {
 	certPEM, keyPEM, chainPEM string
 }
@@ -461,51 +457,8 @@ type testCert struct {
 // test CA whose certificate is the chain.
 func issueCert(t testing.TB, names ...string) testCert {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Portico console test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testCert{
-		certPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		keyPEM:   string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
-		chainPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-	}
+	l := testpki.NewCA(t, "Portico console test CA").Issue(t, names)
+	return testCert{certPEM: string(l.CertPEM), keyPEM: string(l.KeyPEM), chainPEM: string(l.ChainPEM)}
 }
 
 // keyBody returns the base64 body of a PEM private key: what must never be

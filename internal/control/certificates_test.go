@@ -9,13 +9,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,6 +29,7 @@ import (
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/store"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // certEpoch is the service's clock in these tests: whole seconds, so that
@@ -67,11 +64,9 @@ type certSpec struct {
 	chained   bool // signed by an intermediate CA that the chain holds
 }
 
-// certPEMs is a certificate with its chain and key.
-type certPEMs struct{ cert, chain, key []byte }
-
-// certIssue creates the certificate spec describes.
-func certIssue(t testing.TB, spec certSpec) certPEMs {
+// certIssue creates the certificate spec describes: self-signed, or signed
+// by the intermediate CA that its chain holds.
+func certIssue(t testing.TB, spec certSpec) testpki.Leaf {
 	t.Helper()
 	keys := certKeys()
 	if spec.key == "" {
@@ -83,49 +78,13 @@ func certIssue(t testing.TB, spec certSpec) certPEMs {
 	if spec.notAfter.IsZero() {
 		spec.notAfter = certEpoch.Add(90 * 24 * time.Hour)
 	}
-	key := keys[spec.key]
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: spec.names[0]},
-		DNSNames:     spec.names,
-		NotBefore:    spec.notBefore,
-		NotAfter:     spec.notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	opts := []testpki.Option{testpki.Key(keys[spec.key]), testpki.Validity(spec.notBefore, spec.notAfter)}
+	if !spec.chained {
+		return testpki.SelfSigned(t, spec.names, opts...)
 	}
-	parent, signer := tmpl, key
-	var chain []byte
-	if spec.chained {
-		ca := &x509.Certificate{
-			SerialNumber:          big.NewInt(7),
-			Subject:               pkix.Name{CommonName: "Portico Test Intermediate"},
-			NotBefore:             certEpoch.Add(-24 * time.Hour),
-			NotAfter:              certEpoch.Add(365 * 24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, ca, ca, keys["ca"].Public(), keys["ca"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		parent, signer = ca, keys["ca"]
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certPEMs{
-		cert:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		chain: chain,
-		key:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
+	ca := testpki.NewCA(t, "Portico Test Intermediate", testpki.Key(keys["ca"]), testpki.Serial(7),
+		testpki.Validity(certEpoch.Add(-24*time.Hour), certEpoch.Add(365*24*time.Hour)))
+	return ca.Issue(t, spec.names, opts...)
 }
 
 // certClock is a settable clock for Service.Now.
@@ -234,7 +193,7 @@ func TestImportCertificate(t *testing.T) {
 			s, _, _ := certService(t)
 			ctx := context.Background()
 			p := certIssue(t, tt.spec)
-			c, err := s.ImportCertificate(ctx, "", p.cert, p.chain, p.key)
+			c, err := s.ImportCertificate(ctx, "", p.CertPEM, p.ChainPEM, p.KeyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -248,7 +207,7 @@ func TestImportCertificate(t *testing.T) {
 				t.Errorf("KeyAlgorithm = %s, want %s", c.KeyAlgorithm, tt.keyAlgo)
 			}
 			// Everything read from the certificate is ParseCertificate's.
-			parsed, err := portico.ParseCertificate(p.cert, p.chain, p.key)
+			parsed, err := portico.ParseCertificate(p.CertPEM, p.ChainPEM, p.KeyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,7 +226,7 @@ func TestImportCertificate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got.PrivateKeyPEM, bytes.TrimSpace(p.key)) || !bytes.Equal(got.ChainPEM, bytes.TrimSpace(p.chain)) {
+			if !bytes.Equal(got.PrivateKeyPEM, bytes.TrimSpace(p.KeyPEM)) || !bytes.Equal(got.ChainPEM, bytes.TrimSpace(p.ChainPEM)) {
 				t.Error("stored key or chain differs from the imported one")
 			}
 			if _, err := got.KeyPair(); err != nil {
@@ -303,29 +262,29 @@ func TestImportCertificateErrors(t *testing.T) {
 		cert, chain, key  []byte
 		code, msgContains string
 	}{
-		{name: "key mismatch", cert: good.cert, key: other.key, code: portico.ErrACMValidation, msgContains: "does not match"},
-		{name: "certificate not PEM", cert: []byte("not a certificate"), key: good.key, code: portico.ErrACMValidation},
-		{name: "certificate empty", cert: nil, key: good.key, code: portico.ErrACMValidation},
-		{name: "key not PEM", cert: good.cert, key: []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), code: portico.ErrACMValidation},
-		{name: "two certificates", cert: append(bytes.Clone(good.cert), chained.chain...), key: good.key, code: portico.ErrACMValidation},
-		{name: "chain not PEM", cert: good.cert, chain: []byte("garbage"), key: good.key, code: portico.ErrACMValidation},
-		{name: "expired", cert: expired.cert, key: expired.key, code: portico.ErrACMValidation, msgContains: "expired"},
-		{name: "not yet valid", cert: early.cert, key: early.key, code: portico.ErrACMValidation, msgContains: "not valid yet"},
-		{name: "ed25519 key", cert: ed.cert, key: ed.key, code: portico.ErrACMValidation, msgContains: "key algorithm"},
-		{name: "rsa 1536 key", cert: rsa1536.cert, key: rsa1536.key, code: portico.ErrACMValidation, msgContains: "RSA_1536"},
-		{name: "invalid arn", arn: "arn:aws:s3:::bucket", cert: good.cert, key: good.key, code: portico.ErrACMInvalidArn},
-		{name: "arn without id", arn: "arn:aws:acm:us-east-1:123456789012:certificate/", cert: good.cert, key: good.key, code: portico.ErrACMInvalidArn},
-		{name: "overlong arn", arn: "arn:aws:acm:us-east-1:123456789012:certificate/" + strings.Repeat("a", 2048), cert: good.cert, key: good.key, code: portico.ErrACMInvalidArn},
-		{name: "unknown arn", arn: "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000", cert: good.cert, key: good.key, code: portico.ErrResourceNotFound},
-		{name: "other region", arn: "other-region", cert: good.cert, key: good.key, code: portico.ErrResourceNotFound},
-		{name: "re-import key mismatch", arn: "existing", cert: good.cert, key: other.key, code: portico.ErrACMValidation},
-		{name: "re-import expired", arn: "existing", cert: expired.cert, key: expired.key, code: portico.ErrACMValidation},
+		{name: "key mismatch", cert: good.CertPEM, key: other.KeyPEM, code: portico.ErrACMValidation, msgContains: "does not match"},
+		{name: "certificate not PEM", cert: []byte("not a certificate"), key: good.KeyPEM, code: portico.ErrACMValidation},
+		{name: "certificate empty", cert: nil, key: good.KeyPEM, code: portico.ErrACMValidation},
+		{name: "key not PEM", cert: good.CertPEM, key: []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), code: portico.ErrACMValidation},
+		{name: "two certificates", cert: append(bytes.Clone(good.CertPEM), chained.ChainPEM...), key: good.KeyPEM, code: portico.ErrACMValidation},
+		{name: "chain not PEM", cert: good.CertPEM, chain: []byte("garbage"), key: good.KeyPEM, code: portico.ErrACMValidation},
+		{name: "expired", cert: expired.CertPEM, key: expired.KeyPEM, code: portico.ErrACMValidation, msgContains: "expired"},
+		{name: "not yet valid", cert: early.CertPEM, key: early.KeyPEM, code: portico.ErrACMValidation, msgContains: "not valid yet"},
+		{name: "ed25519 key", cert: ed.CertPEM, key: ed.KeyPEM, code: portico.ErrACMValidation, msgContains: "key algorithm"},
+		{name: "rsa 1536 key", cert: rsa1536.CertPEM, key: rsa1536.KeyPEM, code: portico.ErrACMValidation, msgContains: "RSA_1536"},
+		{name: "invalid arn", arn: "arn:aws:s3:::bucket", cert: good.CertPEM, key: good.KeyPEM, code: portico.ErrACMInvalidArn},
+		{name: "arn without id", arn: "arn:aws:acm:us-east-1:123456789012:certificate/", cert: good.CertPEM, key: good.KeyPEM, code: portico.ErrACMInvalidArn},
+		{name: "overlong arn", arn: "arn:aws:acm:us-east-1:123456789012:certificate/" + strings.Repeat("a", 2048), cert: good.CertPEM, key: good.KeyPEM, code: portico.ErrACMInvalidArn},
+		{name: "unknown arn", arn: "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000", cert: good.CertPEM, key: good.KeyPEM, code: portico.ErrResourceNotFound},
+		{name: "other region", arn: "other-region", cert: good.CertPEM, key: good.KeyPEM, code: portico.ErrResourceNotFound},
+		{name: "re-import key mismatch", arn: "existing", cert: good.CertPEM, key: other.KeyPEM, code: portico.ErrACMValidation},
+		{name: "re-import expired", arn: "existing", cert: expired.CertPEM, key: expired.KeyPEM, code: portico.ErrACMValidation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _, _ := certService(t)
 			ctx := context.Background()
-			existing, err := s.ImportCertificate(ctx, "", good.cert, nil, good.key)
+			existing, err := s.ImportCertificate(ctx, "", good.CertPEM, nil, good.KeyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -342,7 +301,7 @@ func TestImportCertificateErrors(t *testing.T) {
 			if !strings.Contains(pe.Message, tt.msgContains) {
 				t.Errorf("message = %q, want it to mention %q", pe.Message, tt.msgContains)
 			}
-			if strings.Contains(pe.Message, "PRIVATE KEY-----") || strings.Contains(pe.Message, string(good.key[28:60])) {
+			if strings.Contains(pe.Message, "PRIVATE KEY-----") || strings.Contains(pe.Message, string(good.KeyPEM[28:60])) {
 				t.Errorf("message %q quotes the private key", pe.Message)
 			}
 			if after := certDump(t, s.Store); !maps.Equal(before, after) {
@@ -356,13 +315,13 @@ func TestReimportCertificate(t *testing.T) {
 	s, _, clock := certService(t)
 	ctx := context.Background()
 	first := certIssue(t, certSpec{names: []string{"auth.example.com"}})
-	c1, err := s.ImportCertificate(ctx, "", first.cert, nil, first.key)
+	c1, err := s.ImportCertificate(ctx, "", first.CertPEM, nil, first.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock.Add(time.Hour)
 	second := certIssue(t, certSpec{names: []string{"auth.example.com", "login.example.com"}, key: "rsa2048", chained: true})
-	c2, err := s.ImportCertificate(ctx, c1.ARN, second.cert, second.chain, second.key)
+	c2, err := s.ImportCertificate(ctx, c1.ARN, second.CertPEM, second.ChainPEM, second.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +338,7 @@ func TestReimportCertificate(t *testing.T) {
 	if got.KeyAlgorithm != "RSA_2048" || !slices.Equal(got.SubjectAlternativeNames, []string{"auth.example.com", "login.example.com"}) || got.Serial == c1.Serial {
 		t.Errorf("re-imported certificate = %s %v serial %s, want the second certificate's fields", got.KeyAlgorithm, got.SubjectAlternativeNames, got.Serial)
 	}
-	if !bytes.Equal(got.CertificatePEM, bytes.TrimSpace(second.cert)) || !bytes.Equal(got.PrivateKeyPEM, bytes.TrimSpace(second.key)) {
+	if !bytes.Equal(got.CertificatePEM, bytes.TrimSpace(second.CertPEM)) || !bytes.Equal(got.PrivateKeyPEM, bytes.TrimSpace(second.KeyPEM)) {
 		t.Error("re-import did not store the new certificate and key")
 	}
 	if list, _ := s.ListCertificates(ctx); len(list) != 1 {
@@ -404,7 +363,7 @@ func TestReimportCertificateInUse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _, _ := certService(t)
 			ctx := context.Background()
-			c, err := s.ImportCertificate(ctx, "", wild.cert, nil, wild.key)
+			c, err := s.ImportCertificate(ctx, "", wild.CertPEM, nil, wild.KeyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -412,7 +371,7 @@ func TestReimportCertificateInUse(t *testing.T) {
 			certUseDistribution(t, s, c.ARN, "www.example.com")
 			before := certDump(t, s.Store)
 			next := certIssue(t, certSpec{names: tt.names, key: "rsa2048"})
-			_, err = s.ImportCertificate(ctx, c.ARN, next.cert, nil, next.key)
+			_, err = s.ImportCertificate(ctx, c.ARN, next.CertPEM, nil, next.KeyPEM)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("re-import of a covering certificate: %v", err)
@@ -451,7 +410,7 @@ func TestReimportCertificateRace(t *testing.T) {
 	s, _, _ := certService(t)
 	ctx := context.Background()
 	wild := certIssue(t, certSpec{names: []string{"*.example.com"}})
-	c, err := s.ImportCertificate(ctx, "", wild.cert, nil, wild.key)
+	c, err := s.ImportCertificate(ctx, "", wild.CertPEM, nil, wild.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +423,7 @@ func TestReimportCertificateRace(t *testing.T) {
 	}
 	s.Store = rs
 	narrow := certIssue(t, certSpec{names: []string{"auth.example.com"}})
-	_, err = s.ImportCertificate(ctx, c.ARN, narrow.cert, nil, narrow.key)
+	_, err = s.ImportCertificate(ctx, c.ARN, narrow.CertPEM, nil, narrow.KeyPEM)
 	certWantCode(t, err, portico.ErrACMValidation)
 	got, err := s.GetCertificate(ctx, c.ARN)
 	if err != nil {
@@ -477,7 +436,7 @@ func TestReimportCertificateRace(t *testing.T) {
 	// The same interference on a delete: the certificate is in use by the
 	// time the delete would commit.
 	s.Store = real
-	fresh, err := s.ImportCertificate(ctx, "", wild.cert, nil, wild.key)
+	fresh, err := s.ImportCertificate(ctx, "", wild.CertPEM, nil, wild.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +486,7 @@ func TestDeleteCertificate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _, _ := certService(t)
 			ctx := context.Background()
-			c, err := s.ImportCertificate(ctx, "", p.cert, nil, p.key)
+			c, err := s.ImportCertificate(ctx, "", p.CertPEM, nil, p.KeyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -561,7 +520,7 @@ func TestCertificateInUseBy(t *testing.T) {
 	s, _, _ := certService(t)
 	ctx := context.Background()
 	p := certIssue(t, certSpec{names: []string{"*.example.com"}})
-	c, err := s.ImportCertificate(ctx, "", p.cert, nil, p.key)
+	c, err := s.ImportCertificate(ctx, "", p.CertPEM, nil, p.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +553,7 @@ func TestListCertificates(t *testing.T) {
 	var arns []string
 	for _, name := range []string{"a.example.com", "b.example.com", "c.example.com"} {
 		p := certIssue(t, certSpec{names: []string{name}})
-		c, err := s.ImportCertificate(ctx, "", p.cert, nil, p.key)
+		c, err := s.ImportCertificate(ctx, "", p.CertPEM, nil, p.KeyPEM)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -623,7 +582,7 @@ func TestCertificateStoreFileMode(t *testing.T) {
 	}
 	s, path, _ := certService(t)
 	p := certIssue(t, certSpec{names: []string{"example.com"}})
-	if _, err := s.ImportCertificate(context.Background(), "", p.cert, nil, p.key); err != nil {
+	if _, err := s.ImportCertificate(context.Background(), "", p.CertPEM, nil, p.KeyPEM); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)

@@ -2,16 +2,9 @@ package control
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -25,6 +18,7 @@ import (
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/store"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // distEnv is a Service over a real bbolt store and deploy tracker.
@@ -106,12 +100,13 @@ func (e *distEnv) certUsers(t *testing.T, arn string) []string {
 	return users
 }
 
-// importCert imports a fresh self-signed certificate for names and returns
-// its ARN.
+// importCert imports a fresh self-signed certificate for names, valid for
+// a day either side of now, and returns its ARN.
 func (e *distEnv) importCert(t *testing.T, names ...string) string {
 	t.Helper()
-	certPEM, keyPEM := selfSigned(t, names...)
-	c, err := e.svc.ImportCertificate(t.Context(), "", certPEM, nil, keyPEM)
+	now := time.Now()
+	l := testpki.SelfSigned(t, names, testpki.Validity(now.Add(-24*time.Hour), now.Add(24*time.Hour)))
+	c, err := e.svc.ImportCertificate(t.Context(), "", l.CertPEM, nil, l.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,35 +121,6 @@ func (e *distEnv) create(t *testing.T, cfg *portico.DistributionConfig) *portico
 		t.Fatalf("CreateDistribution: %v", err)
 	}
 	return d
-}
-
-// selfSigned returns a PEM certificate and key for names, valid for a day
-// either side of now.
-func selfSigned(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-24 * time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // seedConfig returns the configuration of the Auth0 custom domain guide:

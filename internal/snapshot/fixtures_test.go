@@ -1,117 +1,32 @@
 package snapshot
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/httpcache"
 	"github.com/portico-edge/portico/internal/origin"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
-// testCA issues certificates for tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-var serial atomic.Int64
-
-func newCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// pems is a certificate as ACM's ImportCertificate takes it.
-type pems struct{ cert, chain, key []byte }
-
-func (ca *testCA) issuePEM(t testing.TB, names ...string) pems {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(12 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pems{
-		cert:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		chain: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}),
-		key:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
-}
-
 // issue returns an imported certificate with the given ARN.
-func (ca *testCA) issue(t testing.TB, arn string, names ...string) portico.Certificate {
+func issue(t testing.TB, ca *testpki.CA, arn string, names ...string) portico.Certificate {
 	t.Helper()
-	p := ca.issuePEM(t, names...)
-	c, err := portico.ParseCertificate(p.cert, p.chain, p.key)
+	l := ca.Issue(t, names)
+	c, err := portico.ParseCertificate(l.CertPEM, l.ChainPEM, l.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.ARN = arn
 	return *c
-}
-
-func (ca *testCA) keyPair(t testing.TB, names ...string) *tls.Certificate {
-	t.Helper()
-	p := ca.issuePEM(t, names...)
-	kp, err := tls.X509KeyPair(append(p.cert, p.chain...), p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &kp
 }
 
 // originHost is the domain name of the test origin; Transports.Resolve
@@ -121,14 +36,14 @@ const originHost = "origin.test"
 // testOrigin is an HTTPS origin with its own CA that counts requests.
 type testOrigin struct {
 	srv   *httptest.Server
-	ca    *testCA
+	ca    *testpki.CA
 	mu    sync.Mutex
 	count map[string]int // by path
 }
 
 func newOrigin(t testing.TB) *testOrigin {
 	t.Helper()
-	o := &testOrigin{ca: newCA(t, "Origin Test CA"), count: make(map[string]int)}
+	o := &testOrigin{ca: testpki.NewCA(t, "Origin Test CA"), count: make(map[string]int)}
 	o.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		o.mu.Lock()
@@ -138,7 +53,7 @@ func newOrigin(t testing.TB) *testOrigin {
 		w.Header().Set("Cache-Control", "max-age=300")
 		fmt.Fprintf(w, "%s %s #%d", r.Method, r.URL.Path, n)
 	}))
-	o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.ca.keyPair(t, originHost)}}
+	o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.ca.Issue(t, []string{originHost}).TLSCertificate(t)}}
 	o.srv.StartTLS()
 	t.Cleanup(o.srv.Close)
 	return o
@@ -154,7 +69,7 @@ func (o *testOrigin) requests(path string) int {
 func (o *testOrigin) deps(t testing.TB, def *tls.Certificate) Deps {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	tr := origin.NewTransports(o.ca.pool, log)
+	tr := origin.NewTransports(o.ca.Pool(), log)
 	addr := o.srv.Listener.Addr().String()
 	tr.Resolve = func(hostport string) string {
 		if hostport == originHost+":443" {

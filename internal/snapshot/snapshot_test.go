@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // testState is a state with every kind of distribution Build must handle.
-func testState(t testing.TB, ca *testCA) *portico.State {
+func testState(t testing.TB, ca *testpki.CA) *portico.State {
 	t.Helper()
 	broken := distConfig("broken", true, "")
 	broken.DefaultCacheBehavior.TargetOriginID = "nowhere"
@@ -24,17 +25,17 @@ func testState(t testing.TB, ca *testCA) *portico.State {
 			dist("E4", distConfig("four", true, "")),
 		},
 		Certificates: []portico.Certificate{
-			ca.issue(t, "arn:login", "login.example.com", "*.example.org"),
-			ca.issue(t, "arn:disabled", "off.example.com"),
-			ca.issue(t, "arn:unused", "unused.example.net"),
+			issue(t, ca, "arn:login", "login.example.com", "*.example.org"),
+			issue(t, ca, "arn:disabled", "off.example.com"),
+			issue(t, ca, "arn:unused", "unused.example.net"),
 		},
 	}
 }
 
 func TestBuild(t *testing.T) {
-	ca := newCA(t, "Viewer Test CA")
+	ca := testpki.NewCA(t, "Viewer Test CA")
 	o := newOrigin(t)
-	snap, err := Build(testState(t, ca), o.deps(t, ca.keyPair(t, "*.portico.localhost")))
+	snap, err := Build(testState(t, ca), o.deps(t, ca.Issue(t, []string{"*.portico.localhost"}).TLSCertificate(t)))
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -159,7 +160,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildNameClaimedTwice(t *testing.T) {
-	ca := newCA(t, "Viewer Test CA")
+	ca := testpki.NewCA(t, "Viewer Test CA")
 	o := newOrigin(t)
 	st := &portico.State{
 		Rev: 7,
@@ -167,7 +168,7 @@ func TestBuildNameClaimedTwice(t *testing.T) {
 			dist("E1", distConfig("one", true, "arn:c", "www.example.com")),
 			dist("E2", distConfig("two", true, "arn:c", "WWW.example.com", "api.example.com")),
 		},
-		Certificates: []portico.Certificate{ca.issue(t, "arn:c", "www.example.com", "api.example.com")},
+		Certificates: []portico.Certificate{issue(t, ca, "arn:c", "www.example.com", "api.example.com")},
 	}
 	snap, err := Build(st, o.deps(t, nil))
 	if err != nil {
@@ -184,9 +185,9 @@ func TestBuildNameClaimedTwice(t *testing.T) {
 }
 
 func TestBuildReportsMissingAndBrokenCertificates(t *testing.T) {
-	ca := newCA(t, "Viewer Test CA")
+	ca := testpki.NewCA(t, "Viewer Test CA")
 	o := newOrigin(t)
-	bad := ca.issue(t, "arn:bad", "bad.example.com")
+	bad := issue(t, ca, "arn:bad", "bad.example.com")
 	bad.PrivateKeyPEM = []byte("-----BEGIN PRIVATE KEY-----\nTk9UQUtFWQ==\n-----END PRIVATE KEY-----\n")
 	st := &portico.State{
 		Distributions: []portico.Distribution{
@@ -240,9 +241,9 @@ func TestBuildNeedsItsParts(t *testing.T) {
 }
 
 func TestLookupsDoNotAllocate(t *testing.T) {
-	ca := newCA(t, "Viewer Test CA")
+	ca := testpki.NewCA(t, "Viewer Test CA")
 	o := newOrigin(t)
-	snap, err := Build(testState(t, ca), o.deps(t, ca.keyPair(t, "*.portico.localhost")))
+	snap, err := Build(testState(t, ca), o.deps(t, ca.Issue(t, []string{"*.portico.localhost"}).TLSCertificate(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/store"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // syncBuffer is a log destination that tests read while the watcher writes.
@@ -44,7 +45,7 @@ type env struct {
 	tracker *deploy.Tracker
 	origin  *testOrigin
 	deps    Deps
-	ca      *testCA
+	ca      *testpki.CA
 	log     *syncBuffer
 }
 
@@ -59,7 +60,7 @@ func newEnv(t *testing.T) *env {
 		store:   st,
 		tracker: &deploy.Tracker{},
 		origin:  newOrigin(t),
-		ca:      newCA(t, "Viewer Test CA"),
+		ca:      testpki.NewCA(t, "Viewer Test CA"),
 		log:     &syncBuffer{},
 	}
 	e.svc = &control.Service{
@@ -69,7 +70,7 @@ func newEnv(t *testing.T) *env {
 		AccountID:  "123456789012",
 		Region:     "us-east-1",
 	}
-	e.deps = e.origin.deps(t, e.ca.keyPair(t, "*.portico.localhost"))
+	e.deps = e.origin.deps(t, e.ca.Issue(t, []string{"*.portico.localhost"}).TLSCertificate(t))
 	return e
 }
 
@@ -125,8 +126,8 @@ func (e *env) createDistribution(t *testing.T, ref string, aliases ...string) *p
 	ctx := context.Background()
 	arn := ""
 	if len(aliases) > 0 {
-		p := e.ca.issuePEM(t, aliases...)
-		c, err := e.svc.ImportCertificate(ctx, "", p.cert, p.chain, p.key)
+		l := e.ca.Issue(t, aliases)
+		c, err := e.svc.ImportCertificate(ctx, "", l.CertPEM, l.ChainPEM, l.KeyPEM)
 		if err != nil {
 			t.Fatalf("ImportCertificate: %v", err)
 		}
