@@ -18,6 +18,8 @@ import (
 	"testing/cryptotest"
 	"text/template"
 	"time"
+
+	"github.com/portico-edge/portico"
 )
 
 var update = flag.Bool("update", false, "rewrite the responses in testdata/*.golden with those received")
@@ -46,6 +48,8 @@ var goldenClock = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // responses are replaced by placeholders, which requests may use: ${E1},
 // ${E2}, … for distribution IDs in order of appearance (${e1} for
 // lower-case), ${ETAG1}, … for ETags, ${I1}, … for invalidation IDs,
+// ${P1}, … for the IDs of custom policies (managed ones are shown as they
+// are),
 // ${HOST}, ${CERT_ARN} (a certificate for login.example.com and
 // *.example.com), ${OTHER_CERT_ARN} (www.example.net) and ${REQUEST_ID}.
 //
@@ -308,7 +312,10 @@ type normalizer struct {
 var (
 	idPattern        = regexp.MustCompile(`\b[EI][A-Z0-9]{13}\b`)
 	etagPattern      = regexp.MustCompile(`(?m)(?:^Etag: |<ETag>)(E[A-Z0-9]{13})\b`)
-	requestIDPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`)
+	requestIDPattern = regexp.MustCompile(`(?m)(^X-Amz-Request-Id: |<RequestId>)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}`)
+	// policyIDPattern matches policy IDs: the managed ones are kept, the
+	// others become ${P1}, ${P2}, ….
+	policyIDPattern = regexp.MustCompile(`\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
 )
 
 func newNormalizer() *normalizer {
@@ -334,6 +341,15 @@ func (n *normalizer) normalize(s string) string {
 	for _, v := range fixed {
 		s = strings.ReplaceAll(s, v, n.fixed[v])
 	}
+	s = requestIDPattern.ReplaceAllStringFunc(s, func(m string) string {
+		return requestIDPattern.FindStringSubmatch(m)[1] + "${REQUEST_ID}"
+	})
+	s = policyIDPattern.ReplaceAllStringFunc(s, func(id string) string {
+		if isManagedPolicyID(id) {
+			return id
+		}
+		return n.learn(id, "P")
+	})
 	for _, m := range etagPattern.FindAllStringSubmatch(s, -1) {
 		n.learn(m[1], "ETAG")
 	}
@@ -345,7 +361,16 @@ func (n *normalizer) normalize(s string) string {
 			s = strings.ReplaceAll(s, id, p)
 		}
 	}
-	return requestIDPattern.ReplaceAllLiteralString(s, "${REQUEST_ID}")
+	return s
+}
+
+// isManagedPolicyID reports whether id is the ID of a managed policy,
+// which golden files show as it is.
+func isManagedPolicyID(id string) bool {
+	_, cache := portico.FindManaged(portico.ManagedCachePolicies(), id)
+	_, origin := portico.FindManaged(portico.ManagedOriginRequestPolicies(), id)
+	_, headers := portico.FindManaged(portico.ManagedResponseHeadersPolicies(), id)
+	return cache || origin || headers
 }
 
 var placeholderPattern = regexp.MustCompile(`\$\{[A-Za-z0-9_]+\}`)

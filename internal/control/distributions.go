@@ -61,6 +61,9 @@ func (s *Service) CreateDistribution(ctx context.Context, cfg *portico.Distribut
 		if err := s.recordCertUse(ctx, &t, id, "", certID); err != nil {
 			return err
 		}
+		if err := s.recordPolicyUse(ctx, &t, id, nil, cfg); err != nil {
+			return err
+		}
 
 		d = &portico.Distribution{
 			ID:               id,
@@ -141,6 +144,9 @@ func (s *Service) UpdateDistribution(ctx context.Context, id, ifMatch string, cf
 		if err := s.recordCertUse(ctx, &t, id, certificateID(old.Config.CertificateARN()), certID); err != nil {
 			return err
 		}
+		if err := s.recordPolicyUse(ctx, &t, id, &old.Config, cfg); err != nil {
+			return err
+		}
 
 		d = old
 		d.Config = *cfg
@@ -197,6 +203,9 @@ func (s *Service) DeleteDistribution(ctx context.Context, id, ifMatch string) er
 			t.del(keyAlias + alias)
 		}
 		if err := s.recordCertUse(ctx, &t, id, certificateID(d.Config.CertificateARN()), ""); err != nil {
+			return err
+		}
+		if err := s.recordPolicyUse(ctx, &t, id, &d.Config, nil); err != nil {
 			return err
 		}
 		if err := s.deleteInvalidations(ctx, &t, id); err != nil {
