@@ -644,10 +644,11 @@ func (c *DistributionConfig) validateBehavior(b *CacheBehavior) error {
 			}
 		}
 	}
-	if b.CachePolicyID == nil && b.ForwardedValues == nil {
+	usesPolicy := b.CachePolicyID != nil && *b.CachePolicyID != "" // the SDKs send "" for none
+	if !usesPolicy && b.ForwardedValues == nil {
 		return Errorf(ErrInvalidArgument, "The parameter ForwardedValues is required when a cache policy is not used.")
 	}
-	if b.CachePolicyID != nil && (b.MinTTL != nil || b.DefaultTTL != nil || b.MaxTTL != nil) && b.ForwardedValues == nil {
+	if usesPolicy && (b.MinTTL != nil || b.DefaultTTL != nil || b.MaxTTL != nil) && b.ForwardedValues == nil {
 		return Errorf(ErrInvalidArgument, "The TTL parameters cannot be used with a cache policy.")
 	}
 	minTTL, defTTL, maxTTL := b.TTLs()

@@ -95,4 +95,14 @@ var statuses = map[string]int{
 	ErrInvalidationBatchAlreadyExists: http.StatusConflict,
 	ErrServiceUnavailable:             http.StatusServiceUnavailable,
 	"ResourceInUse":                   http.StatusConflict,
+
+	ErrNoSuchCachePolicy:                  http.StatusNotFound,
+	ErrNoSuchOriginRequestPolicy:          http.StatusNotFound,
+	ErrNoSuchResponseHeadersPolicy:        http.StatusNotFound,
+	ErrCachePolicyAlreadyExists:           http.StatusConflict,
+	ErrOriginRequestPolicyAlreadyExists:   http.StatusConflict,
+	ErrResponseHeadersPolicyAlreadyExists: http.StatusConflict,
+	ErrCachePolicyInUse:                   http.StatusConflict,
+	ErrOriginRequestPolicyInUse:           http.StatusConflict,
+	ErrResponseHeadersPolicyInUse:         http.StatusConflict,
 }

@@ -77,30 +77,6 @@ const (
 	ErrTooManyDistributionsAssociatedToResponseHeadersPolicy = "TooManyDistributionsAssociatedToResponseHeadersPolicy"
 )
 
-// policyStatuses are the HTTP statuses of the policy error codes that are
-// not 400, from CloudFront's service model.
-var policyStatuses = map[string]int{
-	ErrNoSuchCachePolicy:                  http.StatusNotFound,
-	ErrNoSuchOriginRequestPolicy:          http.StatusNotFound,
-	ErrNoSuchResponseHeadersPolicy:        http.StatusNotFound,
-	ErrCachePolicyAlreadyExists:           http.StatusConflict,
-	ErrOriginRequestPolicyAlreadyExists:   http.StatusConflict,
-	ErrResponseHeadersPolicyAlreadyExists: http.StatusConflict,
-	ErrCachePolicyInUse:                   http.StatusConflict,
-	ErrOriginRequestPolicyInUse:           http.StatusConflict,
-	ErrResponseHeadersPolicyInUse:         http.StatusConflict,
-}
-
-// PolicyErrorf is Errorf for the policy error codes: it returns an *Error
-// whose Status is the one CloudFront's service model gives the code.
-func PolicyErrorf(code, format string, args ...any) *Error {
-	e := Errorf(code, format, args...)
-	if s, ok := policyStatuses[code]; ok {
-		e.Status = s
-	}
-	return e
-}
-
 // Limits on policies, from CloudFront's quotas (DG cloudfront-limits,
 // "General quotas on policies") and the API reference.
 const (

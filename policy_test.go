@@ -311,7 +311,7 @@ func TestResponseHeadersPolicyValidate(t *testing.T) {
 	}
 }
 
-func TestPolicyErrorfStatus(t *testing.T) {
+func TestPolicyErrorStatus(t *testing.T) {
 	tests := map[string]int{
 		ErrNoSuchCachePolicy:           http.StatusNotFound,
 		ErrNoSuchOriginRequestPolicy:   http.StatusNotFound,
@@ -323,8 +323,8 @@ func TestPolicyErrorfStatus(t *testing.T) {
 		ErrTooManyCachePolicies:        http.StatusBadRequest,
 	}
 	for code, status := range tests {
-		if got := PolicyErrorf(code, "x").Status; got != status {
-			t.Errorf("PolicyErrorf(%s).Status = %d, want %d", code, got, status)
+		if got := Errorf(code, "x").Status; got != status {
+			t.Errorf("Errorf(%s).Status = %d, want %d", code, got, status)
 		}
 	}
 }

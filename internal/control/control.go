@@ -1,5 +1,6 @@
 // Package control is Portico's control plane: the operations on
-// distributions, invalidations and certificates that the CloudFront API,
+// distributions, invalidations, certificates and cache, origin request and
+// response headers policies that the CloudFront API,
 // the ACM API and the web console share. It validates, enforces the
 // cross-object rules (alias uniqueness, certificate coverage, If-Match
 // versions) and writes through the store in single transactions, so that a
@@ -88,6 +89,12 @@ const (
 	keyInvalRef     = "invalref/"  // invalref/<distribution ID>/<CallerReference> → invalidation ID
 	keyCertificate  = "cert/"      // cert/<certificate ID> → portico.Certificate (JSON)
 	keyCertUse      = "certuse/"   // certuse/<certificate ID> → JSON []string of the IDs of distributions using it
+
+	keyCachePolicy   = "cachepolicy/"   // cachepolicy/<ID> → portico.CachePolicy (JSON)
+	keyOriginPolicy  = "originpolicy/"  // originpolicy/<ID> → portico.OriginRequestPolicy (JSON)
+	keyHeadersPolicy = "headerspolicy/" // headerspolicy/<ID> → portico.ResponseHeadersPolicy (JSON)
+	keyPolicyName    = "policyname/"    // policyname/<kind prefix><Name> → policy ID: names are unique per kind
+	keyPolicyUse     = "policyuse/"     // policyuse/<policy ID> → JSON []string of the IDs of distributions using it
 )
 
 func (s *Service) now() time.Time {

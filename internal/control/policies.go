@@ -11,15 +11,6 @@ import (
 	"github.com/portico-edge/portico/internal/store"
 )
 
-// Store keys of the policies. (They belong in control.go's key table.)
-const (
-	keyCachePolicy   = "cachepolicy/"   // cachepolicy/<ID> → portico.CachePolicy (JSON)
-	keyOriginPolicy  = "originpolicy/"  // originpolicy/<ID> → portico.OriginRequestPolicy (JSON)
-	keyHeadersPolicy = "headerspolicy/" // headerspolicy/<ID> → portico.ResponseHeadersPolicy (JSON)
-	keyPolicyName    = "policyname/"    // policyname/<kind prefix><Name> → policy ID: names are unique per kind
-	keyPolicyUse     = "policyuse/"     // policyuse/<policy ID> → JSON []string of the IDs of distributions using it
-)
-
 // policyKind describes one kind of policy (cache, origin request or
 // response headers) to the operations they share. C is its configuration
 // type.
@@ -200,7 +191,7 @@ func createPolicy[C any](ctx context.Context, s *Service, k *policyKind[C], cfg 
 			return fmt.Errorf("listing %s: %w", k.noun, err)
 		}
 		if len(kvs) >= k.limit {
-			return portico.PolicyErrorf(k.tooMany, "You have reached the maximum number of %d custom %s objects.", k.limit, k.noun)
+			return portico.Errorf(k.tooMany, "You have reached the maximum number of %d custom %s objects.", k.limit, k.noun)
 		}
 		id := newUUID()
 		t.require(k.prefix+id, 0)
@@ -300,7 +291,7 @@ func updatePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 // name claim.
 func deletePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, ifMatch string) error {
 	if _, ok := portico.FindManaged(k.managed(), id); ok {
-		return portico.PolicyErrorf(portico.ErrIllegalDelete, "The %s %s is managed by AWS and cannot be deleted.", k.noun, id)
+		return portico.Errorf(portico.ErrIllegalDelete, "The %s %s is managed by AWS and cannot be deleted.", k.noun, id)
 	}
 	if ifMatch == "" {
 		return errPolicyIfMatchMissing(k.noun)
@@ -318,7 +309,7 @@ func deletePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 			return err
 		}
 		if len(users) > 0 {
-			return portico.PolicyErrorf(k.inUse, "Cannot delete the %s because it is attached to one or more cache behaviors, in distributions %s.", k.noun, strings.Join(users, ", "))
+			return portico.Errorf(k.inUse, "Cannot delete the %s because it is attached to one or more cache behaviors, in distributions %s.", k.noun, strings.Join(users, ", "))
 		}
 		var t txn
 		t.require(kv.Key, kv.ModRev)
@@ -367,7 +358,7 @@ func listPolicies[C any](ctx context.Context, s *Service, k *policyKind[C], typ,
 	if marker != "" {
 		i := slices.IndexFunc(all, func(p *portico.Policy[C]) bool { return p.ID == marker })
 		if i < 0 {
-			return nil, "", portico.PolicyErrorf(k.noSuch, "The Marker %q names no %s in this listing.", marker, k.noun)
+			return nil, "", portico.Errorf(k.noSuch, "The Marker %q names no %s in this listing.", marker, k.noun)
 		}
 		start = i + 1
 	}
@@ -385,11 +376,11 @@ func (k *policyKind[C]) managedNamed(name string) bool {
 }
 
 func (k *policyKind[C]) errNoSuch(id string) *portico.Error {
-	return portico.PolicyErrorf(k.noSuch, "The %s %s does not exist.", k.noun, id)
+	return portico.Errorf(k.noSuch, "The %s %s does not exist.", k.noun, id)
 }
 
 func (k *policyKind[C]) errExists(name string) *portico.Error {
-	return portico.PolicyErrorf(k.exists, "A %s with the name %s already exists.", k.noun, name)
+	return portico.Errorf(k.exists, "A %s with the name %s already exists.", k.noun, name)
 }
 
 func errPolicyIfMatchMissing(noun string) *portico.Error {
@@ -472,11 +463,11 @@ func (s *Service) recordPolicyUse(ctx context.Context, t *txn, distID string, ol
 			continue
 		}
 		if !isPolicyID(r.id) {
-			return portico.PolicyErrorf(r.noSuch, "The %s %s does not exist.", r.noun, r.id)
+			return portico.Errorf(r.noSuch, "The %s %s does not exist.", r.noun, r.id)
 		}
 		kv, err := s.Store.Get(ctx, r.prefix+r.id)
 		if isNotFound(err) {
-			return portico.PolicyErrorf(r.noSuch, "The %s %s does not exist.", r.noun, r.id)
+			return portico.Errorf(r.noSuch, "The %s %s does not exist.", r.noun, r.id)
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s %s: %w", r.noun, r.id, err)
@@ -504,7 +495,7 @@ func (s *Service) recordPolicyUse(ctx context.Context, t *txn, distID string, ol
 		}
 		if !slices.Contains(users, distID) && len(users) >= portico.MaxDistributionsPerPolicy {
 			r := newRefs[slices.IndexFunc(newRefs, func(r policyRef) bool { return r.id == id })]
-			return portico.PolicyErrorf(r.tooMany, "The %s %s is already associated with the maximum of %d distributions.", r.noun, id, portico.MaxDistributionsPerPolicy)
+			return portico.Errorf(r.tooMany, "The %s %s is already associated with the maximum of %d distributions.", r.noun, id, portico.MaxDistributionsPerPolicy)
 		}
 		users = append(slices.DeleteFunc(users, func(u string) bool { return u == distID }), distID)
 		slices.Sort(users)
