@@ -64,6 +64,12 @@ type State struct {
 	Distributions []Distribution
 	Certificates  []Certificate
 	Invalidations []Invalidation
+
+	// The custom policies; the managed ones are built in
+	// (ManagedCachePolicies and its siblings).
+	CachePolicies           []CachePolicy
+	OriginRequestPolicies   []OriginRequestPolicy
+	ResponseHeadersPolicies []ResponseHeadersPolicy
 }
 
 // RawElement is an XML element that Portico accepts and returns without

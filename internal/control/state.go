@@ -11,8 +11,8 @@ import (
 )
 
 // State returns the whole stored configuration at one revision, for the
-// data plane to compile. Distributions, certificates and invalidations are
-// listed in key order.
+// data plane to compile. Distributions, certificates, invalidations and
+// custom policies are listed in key order.
 func (s *Service) State(ctx context.Context) (*portico.State, error) {
 	// One listing of the whole store keeps every part at the same revision.
 	kvs, rev, err := s.Store.List(ctx, "")
@@ -21,6 +21,7 @@ func (s *Service) State(ctx context.Context) (*portico.State, error) {
 	}
 	st := &portico.State{Rev: rev}
 	for _, kv := range kvs {
+		var err error
 		switch {
 		case strings.HasPrefix(kv.Key, keyDistribution):
 			var d portico.Distribution
@@ -30,11 +31,13 @@ func (s *Service) State(ctx context.Context) (*portico.State, error) {
 			d.Rev = kv.ModRev
 			st.Distributions = append(st.Distributions, d)
 		case strings.HasPrefix(kv.Key, keyCertificate):
-			var c portico.Certificate
-			if err := decode(kv, &c); err != nil {
-				return nil, err
-			}
-			st.Certificates = append(st.Certificates, c)
+			err = appendDecoded(kv, &st.Certificates)
+		case strings.HasPrefix(kv.Key, keyCachePolicy):
+			err = appendDecoded(kv, &st.CachePolicies)
+		case strings.HasPrefix(kv.Key, keyOriginPolicy):
+			err = appendDecoded(kv, &st.OriginRequestPolicies)
+		case strings.HasPrefix(kv.Key, keyHeadersPolicy):
+			err = appendDecoded(kv, &st.ResponseHeadersPolicies)
 		case strings.HasPrefix(kv.Key, keyInvalidation):
 			var inv portico.Invalidation
 			if err := decode(kv, &inv); err != nil {
@@ -43,8 +46,21 @@ func (s *Service) State(ctx context.Context) (*portico.State, error) {
 			inv.Rev = kv.CreateRev
 			st.Invalidations = append(st.Invalidations, inv)
 		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
+}
+
+// appendDecoded decodes kv and appends it to list.
+func appendDecoded[T any](kv store.KV, list *[]T) error {
+	var v T
+	if err := decode(kv, &v); err != nil {
+		return err
+	}
+	*list = append(*list, v)
+	return nil
 }
 
 // Watch reports new store revisions; see store.Store.Watch.
