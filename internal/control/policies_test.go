@@ -478,3 +478,32 @@ func TestPolicyDistributionLimit(t *testing.T) {
 	})
 	e.create(t, withPolicies(seedConfig("ref-managed", ""), portico.ManagedCachingOptimized, "", ""))
 }
+
+// TestStateHasCustomPolicies: the data plane gets the custom policies with
+// the rest of the configuration, at the same revision.
+func TestStateHasCustomPolicies(t *testing.T) {
+	e := newDistEnv(t)
+	ctx := t.Context()
+	cp, err := e.svc.CreateCachePolicy(ctx, cacheOps(e.svc).newConfig("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.svc.CreateOriginRequestPolicy(ctx, originOps(e.svc).newConfig("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, err := e.svc.CreateResponseHeadersPolicy(ctx, headersOps(e.svc).newConfig("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.svc.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.CachePolicies) != 1 || st.CachePolicies[0].ID != cp.ID ||
+		len(st.OriginRequestPolicies) != 1 || st.OriginRequestPolicies[0].ID != op.ID ||
+		len(st.ResponseHeadersPolicies) != 1 || st.ResponseHeadersPolicies[0].ID != hp.ID {
+		t.Errorf("State policies = %d cache, %d origin request, %d response headers; want the three created",
+			len(st.CachePolicies), len(st.OriginRequestPolicies), len(st.ResponseHeadersPolicies))
+	}
+}
