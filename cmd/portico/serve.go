@@ -257,8 +257,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}()
 	}
 	goServe("api", func() error { return apiServer.Serve(apiLn) })
-	goServe("http", func() error { return edgeHTTP.Serve(httpLn) })
-	goServe("https", func() error { return edgeHTTPS.ServeTLS(httpsLn, "", "") })
+	goServe("http", func() error { return edgeHTTP.Serve(edge.Listener(httpLn)) })
+	goServe("https", func() error { return edgeHTTPS.Serve(edge.TLSListener(httpsLn)) })
 	goServe("dns", dns.Serve)
 
 	printBanner(stdout, cfg, apiLn.Addr(), httpLn.Addr(), httpsLn.Addr(), dnsAddr, credsPath, generated, edgeCAPath)

@@ -1,12 +1,3 @@
-// Package edgeserver is the viewer-facing side of Portico: the HTTP and
-// HTTPS listeners' http.Server and tls.Config, and the request pipeline
-// that every viewer request goes through before the cache and the origin.
-//
-// The pipeline is declared in one place, (*pipeline).route in
-// pipeline.go: each step either answers the request (an error page, a
-// redirect) or passes it on, in the order CloudFront applies them. Every
-// response, whoever writes it, carries X-Amz-Cf-Pop, X-Amz-Cf-Id, Via and
-// X-Cache, as CloudFront's do.
 package edgeserver
 
 import (
@@ -17,10 +8,11 @@ import (
 	"encoding/hex"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
-	"github.com/portico-edge/portico/internal/certs"
 	"github.com/portico-edge/portico/internal/snapshot"
 )
 
@@ -29,22 +21,123 @@ import (
 // IAD66-C1).
 const DefaultPop = "PTC1-P1"
 
-// Limits of the viewer-facing servers.
+// Limits of the viewer-facing servers that are not configurable.
 const (
-	// MaxHeaderBytes bounds the request line and headers: CloudFront's
-	// 20,480-byte quota. (net/http allows 4 KiB of slack on HTTP/1.1 and
-	// answers 431 beyond it.)
+	// MaxHeaderBytes bounds the request line and headers, every byte up to
+	// and including the empty line that ends them: CloudFront's
+	// 20,480-byte quota. Over it, a viewer gets 413 and the connection
+	// closes. (The request-head guard enforces it exactly on HTTP/1.x; on
+	// HTTP/2 the pipeline measures the request as HTTP/1.1 would carry
+	// it.)
 	MaxHeaderBytes = 20480
 	// MaxURLBytes bounds the request target: CloudFront's 8,192-byte URL
 	// quota. Longer ones get 414.
 	MaxURLBytes = 8192
-	// ReadHeaderTimeout bounds how long a viewer may take to send the
-	// request line and headers (against slowloris).
+	// MaxConcurrentStreams is the number of HTTP/2 streams a viewer may
+	// have open on one connection (Envoy's and HAProxy's edge value; Go:
+	// 250).
+	MaxConcurrentStreams = 100
+)
+
+// Defaults of the configurable limits (see Limits).
+const (
+	// ReadHeaderTimeout bounds how long a viewer may take to send a
+	// request head, from its first byte (from the connection's start for
+	// the first request), against slowloris.
 	ReadHeaderTimeout = 10 * time.Second
 	// IdleTimeout closes keep-alive connections idle this long (nginx's
 	// keepalive_timeout).
 	IdleTimeout = 75 * time.Second
+	// BodyReadTimeout is the longest pause allowed while a viewer sends a
+	// request body (nginx's client_body_timeout).
+	BodyReadTimeout = 60 * time.Second
+	// WriteTimeout is the longest a write to a viewer may make no progress,
+	// against viewers that do not read (nginx's send_timeout).
+	WriteTimeout = 60 * time.Second
+	// TLSHandshakeTimeout bounds a TLS handshake.
+	TLSHandshakeTimeout = 10 * time.Second
+	// MaxRequestsPerConn is the number of requests served on one HTTP/1.x
+	// connection before it is closed (nginx's keepalive_requests).
+	MaxRequestsPerConn = 1000
+	// MaxConnsPerIP is the number of connections one IP address may have
+	// open on a listener; more are closed as they are accepted.
+	MaxConnsPerIP = 256
+	// MaxUploadBytes bounds POST, PUT and PATCH bodies.
+	MaxUploadBytes = 64 << 20
+	// MaxOtherBodyBytes bounds the bodies of the other methods. (GET and
+	// HEAD requests with a body are refused whatever its size.)
+	MaxOtherBodyBytes = 1 << 20
 )
+
+// Limits are the configurable limits of the viewer-facing servers. The
+// zero value of each field stands for its default.
+type Limits struct {
+	ReadHeaderTimeout   time.Duration // default ReadHeaderTimeout
+	IdleTimeout         time.Duration // default IdleTimeout
+	BodyReadTimeout     time.Duration // default BodyReadTimeout
+	WriteTimeout        time.Duration // default WriteTimeout
+	TLSHandshakeTimeout time.Duration // default TLSHandshakeTimeout
+	MaxRequestsPerConn  int           // default MaxRequestsPerConn
+	MaxConnsPerIP       int           // default MaxConnsPerIP
+	// MaxBodyBytes bounds request bodies by method (upper case), with
+	// "*" for the methods it does not name. A method found in neither
+	// gets the default: MaxUploadBytes for POST, PUT and PATCH,
+	// MaxOtherBodyBytes for the others. A body over its limit gets 413.
+	MaxBodyBytes map[string]int64
+}
+
+// limits are Limits with the defaults filled in.
+type limits struct {
+	readHeaderTimeout   time.Duration
+	idleTimeout         time.Duration
+	bodyReadTimeout     time.Duration
+	writeTimeout        time.Duration
+	tlsHandshakeTimeout time.Duration
+	maxRequestsPerConn  int
+	maxConnsPerIP       int
+	maxBodyBytes        map[string]int64
+}
+
+func (s *Server) limits() *limits {
+	l := s.Limits
+	or := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	orInt := func(n, def int) int {
+		if n > 0 {
+			return n
+		}
+		return def
+	}
+	return &limits{
+		readHeaderTimeout:   or(l.ReadHeaderTimeout, ReadHeaderTimeout),
+		idleTimeout:         or(l.IdleTimeout, IdleTimeout),
+		bodyReadTimeout:     or(l.BodyReadTimeout, BodyReadTimeout),
+		writeTimeout:        or(l.WriteTimeout, WriteTimeout),
+		tlsHandshakeTimeout: or(l.TLSHandshakeTimeout, TLSHandshakeTimeout),
+		maxRequestsPerConn:  orInt(l.MaxRequestsPerConn, MaxRequestsPerConn),
+		maxConnsPerIP:       orInt(l.MaxConnsPerIP, MaxConnsPerIP),
+		maxBodyBytes:        l.MaxBodyBytes,
+	}
+}
+
+// maxBody returns the body limit for method.
+func (l *limits) maxBody(method string) int64 {
+	if n, ok := l.maxBodyBytes[method]; ok {
+		return n
+	}
+	if n, ok := l.maxBodyBytes["*"]; ok {
+		return n
+	}
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return MaxUploadBytes
+	}
+	return MaxOtherBodyBytes
+}
 
 // Server serves viewers from the current snapshot. Set its fields, then
 // build the servers with HTTPServer and HTTPSServer.
@@ -61,20 +154,27 @@ type Server struct {
 	// Log receives the access log (one Info line per request) and server
 	// errors; nil discards them.
 	Log *slog.Logger
+	// Limits overrides the default limits and timeouts.
+	Limits Limits
+
+	expiry expiryWarner
 }
 
 // HTTPServer returns the server for the plain-HTTP listener. Run it with
-// Serve(ln) and stop it with Shutdown, which drains requests in flight.
+// Serve(s.Listener(ln)) and stop it with Shutdown, which drains requests in
+// flight.
 func (s *Server) HTTPServer() *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true) // no cleartext HTTP/2, as CloudFront
 	return s.newServer(s.newPipeline(false), &protocols)
 }
 
-// HTTPSServer returns the server for the HTTPS listener, with its TLS
-// configuration (see TLSConfig) set. Run it with ServeTLS(ln, "", "") and
-// stop it with Shutdown, which drains requests in flight. It speaks HTTP/2
-// (negotiated by ALPN) and HTTP/1.1.
+// HTTPSServer returns the server for the HTTPS listener. Run it with
+// Serve(s.TLSListener(ln)), which performs the TLS handshakes, and stop it
+// with Shutdown, which drains requests in flight. It speaks HTTP/2
+// (negotiated by ALPN) and HTTP/1.1. Its TLSConfig is set too, so that
+// ServeTLS(ln, "", "") works, but without the per-IP cap and the
+// request-head guard.
 func (s *Server) HTTPSServer() *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -84,18 +184,23 @@ func (s *Server) HTTPSServer() *http.Server {
 	return srv
 }
 
-func (s *Server) newServer(h http.Handler, protocols *http.Protocols) *http.Server {
+func (s *Server) newServer(p *pipeline, protocols *http.Protocols) *http.Server {
+	lim := p.lim
+	var unguarded sync.Once
 	return &http.Server{
-		Handler:           h,
+		Handler:           p,
 		Protocols:         protocols,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		// Bodies are streamed to the origin, so there is no overall
-		// ReadTimeout or WriteTimeout.
+		ReadHeaderTimeout: lim.readHeaderTimeout,
+		IdleTimeout:       lim.idleTimeout,
+		// On HTTP/1.x the guard answers 413 at exactly MaxHeaderBytes;
+		// net/http's own limit (this plus 4 KiB, then 431) is a backstop.
+		// On HTTP/2 it sets SETTINGS_MAX_HEADER_LIST_SIZE.
+		MaxHeaderBytes: MaxHeaderBytes,
+		// Bodies and responses are streamed, so there is no overall
+		// ReadTimeout or WriteTimeout: the guard times each pause instead.
 		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:      100, // Envoy's and HAProxy's edge value (Go: 250)
-			MaxReadFrameSize:          16384,
+			MaxConcurrentStreams:      MaxConcurrentStreams,
+			MaxReadFrameSize:          16384, // the protocol's minimum (Go: 1 MiB)
 			MaxDecoderHeaderTableSize: 4096,
 			MaxEncoderHeaderTableSize: 4096,
 			// Flow-control windows bound what one viewer can make the edge
@@ -103,46 +208,36 @@ func (s *Server) newServer(h http.Handler, protocols *http.Protocols) *http.Serv
 			// each, with 250 streams).
 			MaxReceiveBufferPerConnection: 1 << 20,
 			MaxReceiveBufferPerStream:     256 << 10,
+			// A connection whose viewer reads nothing for WriteTimeout is
+			// closed; one silent for SendPingTimeout is pinged, and closed
+			// if the ping goes unanswered for PingTimeout.
+			WriteByteTimeout: lim.writeTimeout,
+			SendPingTimeout:  lim.idleTimeout,
+			PingTimeout:      15 * time.Second,
+		},
+		// "OPTIONS *" reaches the pipeline, which refuses it, rather than
+		// net/http's built-in answer.
+		DisableGeneralOptionsHandler: true,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if g := guardOf(c); g != nil {
+				return context.WithValue(ctx, guardKey{}, g)
+			}
+			if tc, ok := c.(*tls.Conn); ok {
+				if _, ours := tc.NetConn().(*ipConn); ours {
+					return ctx // HTTP/2, from TLSListener
+				}
+			}
+			unguarded.Do(func() {
+				s.logger().Warn("edgeserver: serving connections that did not come through Server.Listener or Server.TLSListener: request heads are not checked")
+			})
+			return ctx
 		},
 		ErrorLog: log.New(&errorLogWriter{log: s.logger()}, "", 0),
 	}
 }
 
-// TLSConfig returns the viewer TLS configuration: TLS 1.2 and 1.3, the
-// Mozilla "intermediate" cipher suites for TLS 1.2, ALPN for HTTP/2 and
-// HTTP/1.1, and the certificate chosen from the current snapshot by SNI.
-func (s *Server) TLSConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		// Mozilla's intermediate configuration (v5.7): ECDHE with AES-GCM
-		// or ChaCha20-Poly1305. TLS 1.3 suites are not configurable in Go.
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-		// X25519 and P-256, preceded by the post-quantum hybrid that
-		// current browsers offer first (Go's default too).
-		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
-		NextProtos:       []string{"h2", "http/1.1"},
-		GetCertificate:   s.getCertificate,
-	}
-}
-
-// getCertificate presents the current snapshot's certificate for the
-// server name, or the default certificate before the first snapshot.
-func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if snap := s.Snapshot(); snap != nil {
-		return snap.GetCertificate(hello)
-	}
-	if s.DefaultCertificate != nil {
-		return s.DefaultCertificate, nil
-	}
-	return nil, certs.ErrNoCertificate
-}
+// guardKey is the context key of a request's guardConn.
+type guardKey struct{}
 
 func (s *Server) logger() *slog.Logger {
 	if s.Log == nil {

@@ -358,8 +358,8 @@ func TestOversizedHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("status = %d, want 431", resp.StatusCode)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("status = %d, want 413", resp.StatusCode)
 	}
 }
 
@@ -368,7 +368,7 @@ func TestOversizedHeaders(t *testing.T) {
 func TestNoSnapshotYet(t *testing.T) {
 	ca := newCA(t, "Viewer Test CA")
 	s := &Server{Snapshot: func() *snapshot.Snapshot { return nil }, DefaultCertificate: ca.keyPair(t, "*.portico.localhost")}
-	_, addr := serve(t, s.HTTPSServer(), true)
+	_, addr := serve(t, s, true)
 	e := &edge{httpsAddr: addr, httpAddr: addr, viewerCA: ca}
 	resp, err := e.client("", true).Get("https://e1.portico.localhost/")
 	if err != nil {
@@ -388,8 +388,14 @@ func TestServerConfiguration(t *testing.T) {
 			t.Errorf("%s: ReadHeaderTimeout %v, IdleTimeout %v, MaxHeaderBytes %d; want 10s, 75s, 20480",
 				name, srv.ReadHeaderTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
 		}
-		if h2 := srv.HTTP2; h2 == nil || h2.MaxConcurrentStreams != 100 || h2.MaxReadFrameSize != 16384 {
-			t.Errorf("%s: HTTP2 = %+v, want 100 streams and 16 KiB frames", name, h2)
+		if h2 := srv.HTTP2; h2 == nil || h2.MaxConcurrentStreams != 100 || h2.MaxReadFrameSize != 16384 ||
+			h2.MaxReceiveBufferPerStream != 256<<10 || h2.MaxReceiveBufferPerConnection != 1<<20 ||
+			h2.MaxDecoderHeaderTableSize != 4096 || h2.MaxEncoderHeaderTableSize != 4096 ||
+			h2.WriteByteTimeout != WriteTimeout || h2.SendPingTimeout == 0 || h2.PingTimeout == 0 {
+			t.Errorf("%s: HTTP2 = %+v, want every limit set", name, h2)
+		}
+		if !srv.DisableGeneralOptionsHandler || srv.ConnContext == nil {
+			t.Errorf("%s: the general OPTIONS handler is on, or ConnContext is not set", name)
 		}
 		if srv.ErrorLog == nil {
 			t.Errorf("%s: no ErrorLog", name)
@@ -409,6 +415,17 @@ func TestServerConfiguration(t *testing.T) {
 		if name := tls.CipherSuiteName(id); !strings.HasPrefix(name, "TLS_ECDHE_") || !(strings.Contains(name, "GCM") || strings.Contains(name, "CHACHA20")) {
 			t.Errorf("cipher suite %s is not in Mozilla's intermediate list", name)
 		}
+	}
+	if len(c.CipherSuites) != 6 {
+		t.Errorf("%d cipher suites, want the 6 of Mozilla's intermediate list", len(c.CipherSuites))
+	}
+
+	// Configured limits replace the defaults.
+	s.Limits = Limits{ReadHeaderTimeout: time.Second, IdleTimeout: 2 * time.Second, WriteTimeout: 3 * time.Second}
+	srv := s.HTTPSServer()
+	if srv.ReadHeaderTimeout != time.Second || srv.IdleTimeout != 2*time.Second || srv.HTTP2.WriteByteTimeout != 3*time.Second {
+		t.Errorf("configured limits: ReadHeaderTimeout %v, IdleTimeout %v, WriteByteTimeout %v; want 1s, 2s, 3s",
+			srv.ReadHeaderTimeout, srv.IdleTimeout, srv.HTTP2.WriteByteTimeout)
 	}
 	if strings.Join(c.NextProtos, ",") != "h2,http/1.1" {
 		t.Errorf("NextProtos = %q, want h2, http/1.1", c.NextProtos)

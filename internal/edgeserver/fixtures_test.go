@@ -12,12 +12,14 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,29 +118,56 @@ const originHost = "origin.test"
 // seen is what the origin received.
 type seen struct {
 	method, path, query, host, requestID string
+	uri                                  string // the request target on the wire
+	body                                 string
+	complete                             bool // the body was read to its end without error
+}
+
+// String returns "METHOD target", then " body=..." if there was a body.
+func (s seen) String() string {
+	out := s.method + " " + s.uri
+	if s.body != "" {
+		out += " body=" + s.body
+	}
+	return out
 }
 
 // testOrigin is an HTTPS origin with its own CA that records requests.
-// Requests for /slow wait until release is closed; responses to /via carry
-// a Via of their own.
+// Requests for /slow wait until release is closed, those for /hold/...
+// until release is closed or they are canceled (inflight counts them);
+// responses to /via carry a Via of their own.
 type testOrigin struct {
 	srv     *httptest.Server
 	ca      *testCA
 	release chan struct{}
 	mu      sync.Mutex
 	reqs    []seen
+
+	inflight, maxInflight atomic.Int64 // /hold/ requests
 }
 
 func newOrigin(t testing.TB) *testOrigin {
 	t.Helper()
 	o := &testOrigin{ca: newCA(t, "Origin Test CA"), release: make(chan struct{})}
 	o.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		body, err := io.ReadAll(r.Body)
 		o.mu.Lock()
-		o.reqs = append(o.reqs, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.Header.Get("X-Amz-Cf-Id")})
+		o.reqs = append(o.reqs, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.Header.Get("X-Amz-Cf-Id"),
+			r.RequestURI, string(body), err == nil})
 		o.mu.Unlock()
 		if r.URL.Path == "/slow" {
 			<-o.release
+		}
+		if strings.HasPrefix(r.URL.Path, "/hold/") {
+			// Held until release, or until the edge gives up on it.
+			n := o.inflight.Add(1)
+			for m := o.maxInflight.Load(); n > m && !o.maxInflight.CompareAndSwap(m, n); m = o.maxInflight.Load() {
+			}
+			defer o.inflight.Add(-1)
+			select {
+			case <-o.release:
+			case <-r.Context().Done():
+			}
 		}
 		if r.URL.Path == "/via" {
 			w.Header().Set("Via", "1.1 upstream-proxy")
@@ -147,9 +176,32 @@ func newOrigin(t testing.TB) *testOrigin {
 		fmt.Fprintf(w, "%s %s from the origin", r.Method, r.URL.Path)
 	}))
 	o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.ca.keyPair(t, originHost)}}
+	// Requests the edge gives up on break off handshakes; that is no news.
+	o.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	o.srv.StartTLS()
 	t.Cleanup(o.srv.Close)
 	return o
+}
+
+// reset forgets the requests seen so far.
+func (o *testOrigin) reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reqs = nil
+}
+
+// complete returns the requests whose bodies arrived in full, as strings,
+// leaving out those for skip.
+func (o *testOrigin) complete(skip string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for _, s := range o.reqs {
+		if s.complete && s.path != skip {
+			out = append(out, s.String())
+		}
+	}
+	return out
 }
 
 // last returns the newest request the origin saw for path.
@@ -238,6 +290,7 @@ type edge struct {
 	origin    *testOrigin
 	viewerCA  *testCA
 	logs      *syncBuffer
+	server    *Server
 	httpSrv   *http.Server
 	httpsSrv  *http.Server
 	httpAddr  string
@@ -245,6 +298,12 @@ type edge struct {
 }
 
 func newEdge(t *testing.T) *edge {
+	t.Helper()
+	return newEdgeWith(t, Limits{})
+}
+
+// newEdgeWith is newEdge with limits other than the defaults.
+func newEdgeWith(t *testing.T, limits Limits) *edge {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "portico.db"))
 	if err != nil {
@@ -297,25 +356,30 @@ func newEdge(t *testing.T) *edge {
 		t.Fatal("no snapshot within 10s")
 	}
 
-	s := &Server{Snapshot: e.watcher.Current, DefaultCertificate: defaultCert, Log: log}
-	e.httpSrv, e.httpAddr = serve(t, s.HTTPServer(), false)
-	e.httpsSrv, e.httpsAddr = serve(t, s.HTTPSServer(), true)
+	e.server = &Server{Snapshot: e.watcher.Current, DefaultCertificate: defaultCert, Log: log, Limits: limits}
+	e.httpSrv, e.httpAddr = serve(t, e.server, false)
+	e.httpsSrv, e.httpsAddr = serve(t, e.server, true)
 	return e
 }
 
-// serve runs srv on 127.0.0.1:0 until the test ends.
-func serve(t *testing.T, srv *http.Server, tls bool) (*http.Server, string) {
+// serve runs s's HTTP or HTTPS server on 127.0.0.1:0, through its guarded
+// listener, until the test ends.
+func serve(t *testing.T, s *Server, tls bool) (*http.Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := s.HTTPServer()
+	if tls {
+		srv = s.HTTPSServer()
+	}
 	done := make(chan error, 1)
 	go func() {
 		if tls {
-			done <- srv.ServeTLS(ln, "", "")
+			done <- srv.Serve(s.TLSListener(ln))
 		} else {
-			done <- srv.Serve(ln)
+			done <- srv.Serve(s.Listener(ln))
 		}
 	}()
 	t.Cleanup(func() {
@@ -393,4 +457,10 @@ func (e *edge) client(sni string, h2 bool) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       10 * time.Second,
 	}
+}
+
+// newTestLogger returns a logger that writes text records, Debug and up,
+// to w.
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -98,7 +98,11 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.stamp(http.StatusSwitchingProtocols)
 		w.wroteHeader, w.status = true, http.StatusSwitchingProtocols
 	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if g := guardOf(c); err == nil && g != nil {
+		g.hijacked() // the connection is no longer HTTP/1.x: the guard steps aside
+	}
+	return c, rw, err
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.

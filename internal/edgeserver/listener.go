@@ -1,0 +1,241 @@
+package edgeserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Listener returns ln guarded for the plain-HTTP server: connections over
+// the per-IP cap are closed as they are accepted, and every other one
+// reaches net/http through the request-head guard (see the package
+// documentation). Serve the HTTPServer with Serve(s.Listener(ln)).
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	lim := s.limits()
+	return &guardListener{Listener: newIPLimitListener(ln, lim.maxConnsPerIP, s.logger()), lim: lim}
+}
+
+// TLSListener returns ln guarded for the HTTPS server: the per-IP cap, the
+// TLS handshake with TLSConfig (within the handshake timeout, without
+// holding up other connections), then HTTP/2 connections as *tls.Conn for
+// net/http's HTTP/2 server and HTTP/1.x ones through the request-head
+// guard. Serve the HTTPSServer with Serve(s.TLSListener(ln)), not
+// ServeTLS. Closing the listener also ends the handshakes in progress.
+func (s *Server) TLSListener(ln net.Listener) net.Listener {
+	lim := s.limits()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &tlsListener{
+		Listener: newIPLimitListener(ln, lim.maxConnsPerIP, s.logger()),
+		config:   s.TLSConfig(),
+		lim:      lim,
+		log:      s.logger(),
+		ready:    make(chan net.Conn),
+		errc:     make(chan error),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+}
+
+// guardListener hands out guardConns.
+type guardListener struct {
+	net.Listener
+	lim *limits
+}
+
+func (l *guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newGuardConn(c, l.lim), nil
+}
+
+// ipLimitListener closes the connections of a peer address that already
+// has max open.
+type ipLimitListener struct {
+	net.Listener
+	max int
+	log *slog.Logger
+
+	mu    sync.Mutex
+	conns map[netip.Addr]int
+}
+
+func newIPLimitListener(ln net.Listener, max int, log *slog.Logger) *ipLimitListener {
+	return &ipLimitListener{Listener: ln, max: max, log: log, conns: make(map[netip.Addr]int)}
+}
+
+func (l *ipLimitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		addr := peerAddr(c)
+		l.mu.Lock()
+		n := l.conns[addr]
+		if n >= l.max {
+			l.mu.Unlock()
+			c.Close()
+			l.log.Debug("edgeserver: connection refused: per-IP cap reached", "ip", addr.String(), "cap", l.max)
+			continue
+		}
+		l.conns[addr] = n + 1
+		l.mu.Unlock()
+		return &ipConn{Conn: c, l: l, addr: addr}, nil
+	}
+}
+
+// release counts the end of a connection from addr.
+func (l *ipLimitListener) release(addr netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.conns[addr]; n > 1 {
+		l.conns[addr] = n - 1
+	} else {
+		delete(l.conns, addr)
+	}
+}
+
+// peerAddr returns the peer's IP address (IPv4-mapped addresses unmapped),
+// or the zero Addr for connections that have none, which share one count.
+func peerAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// ipConn is a connection counted by an ipLimitListener until it is closed.
+type ipConn struct {
+	net.Conn
+	l    *ipLimitListener
+	addr netip.Addr
+	once sync.Once
+}
+
+func (c *ipConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.addr) })
+	return err
+}
+
+// CloseWrite shuts down the writing side of a TCP connection.
+func (c *ipConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// tlsListener performs the TLS handshakes of the HTTPS listener, each in
+// its own goroutine, and hands net/http each connection once its protocol
+// is known: HTTP/2 as the *tls.Conn (so that net/http serves it with its
+// HTTP/2 server), HTTP/1.x behind the request-head guard.
+type tlsListener struct {
+	net.Listener
+	config *tls.Config
+	lim    *limits
+	log    *slog.Logger
+
+	ready chan net.Conn // connections after their handshake
+	errc  chan error    // errors from the underlying Accept
+
+	// ctx ends with the listener; it cancels the handshakes in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	start    sync.Once
+	wg       sync.WaitGroup // the accept loop and the handshakes
+	closeErr error
+	close    sync.Once
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	l.start.Do(func() {
+		l.wg.Add(1)
+		go l.acceptLoop()
+	})
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case err := <-l.errc:
+		return nil, err
+	case <-l.ctx.Done():
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *tlsListener) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			// Passed on to net/http, which retries temporary errors; the
+			// loop ends with the listener.
+			select {
+			case l.errc <- err:
+				continue
+			case <-l.ctx.Done():
+				return
+			}
+		}
+		l.wg.Add(1)
+		go l.handshake(c)
+	}
+}
+
+// handshake performs c's TLS handshake and hands the connection over.
+func (l *tlsListener) handshake(c net.Conn) {
+	defer l.wg.Done()
+	tc := tls.Server(c, l.config)
+	c.SetDeadline(time.Now().Add(l.lim.tlsHandshakeTimeout))
+	if err := tc.HandshakeContext(l.ctx); err != nil {
+		// As net/http: a client speaking plain HTTP to the HTTPS port
+		// gets a plain-text 400.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		l.log.Debug("edgeserver: TLS handshake error", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	var conn net.Conn = tc
+	if tc.ConnectionState().NegotiatedProtocol != "h2" {
+		conn = &tlsGuardConn{guardConn: newGuardConn(tc, l.lim), tls: tc}
+	}
+	select {
+	case l.ready <- conn:
+	case <-l.ctx.Done():
+		conn.Close()
+	}
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of an
+// HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// Close stops accepting, ends the handshakes in progress and waits for
+// them.
+func (l *tlsListener) Close() error {
+	l.close.Do(func() {
+		l.cancel()
+		l.closeErr = l.Listener.Close()
+		l.wg.Wait()
+	})
+	return l.closeErr
+}
