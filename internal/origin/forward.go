@@ -102,7 +102,8 @@ func (p *policy) whitelisted(name string) bool {
 
 // keep reports whether the viewer header name (canonical) is forwarded.
 func (p *policy) keep(name, method string, websocket bool) bool {
-	if alwaysRemoved[name] {
+	if alwaysRemoved[name] || name == "" || name[0] == ':' {
+		// (An HTTP/2 pseudo-header such as :protocol is not a field.)
 		return false
 	}
 	for _, prefix := range alwaysRemovedPrefixes {

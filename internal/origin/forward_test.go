@@ -2,12 +2,18 @@ package origin
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,14 +252,17 @@ func TestTransportSettings(t *testing.T) {
 		t.Error("the transport would decompress origin bodies")
 	case tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1():
 		t.Error("the transport does not speak HTTP/1.1 only")
+	case tr.MaxResponseHeaderBytes != 20480:
+		t.Errorf("MaxResponseHeaderBytes = %d, want CloudFront's 20,480", tr.MaxResponseHeaderBytes)
 	}
 	if p.rp.BufferPool == nil || p.rp.ErrorHandler == nil || p.rp.Rewrite == nil || p.rp.Director != nil {
 		t.Error("ReverseProxy lacks BufferPool, ErrorHandler or Rewrite, or has a Director")
 	}
 }
 
-// TestErrorClasses checks which real errors give 504 and which are retried.
-func TestErrorClasses(t *testing.T) {
+// TestFailureClasses checks which real errors give a 504 and which are
+// transient, so that a GET is sent again.
+func TestFailureClasses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
@@ -268,14 +277,19 @@ func TestErrorClasses(t *testing.T) {
 	_, refused := net.Dial("tcp", addr)
 
 	tests := []struct {
-		name              string
-		err               error
-		timeout, retrying bool
+		name               string
+		err                error
+		timeout, transient bool
 	}{
 		{"dial timeout", dialTimeout, true, true},
 		{"connection refused", refused, false, true},
-		{"deadline", context.DeadlineExceeded, true, false},
-		{"other", errors.New("tls: bad certificate"), false, false},
+		{"response completion timeout", context.DeadlineExceeded, true, true},
+		{"read timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, true, true},
+		{"closed before the response", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", io.EOF), false, true},
+		{"closed in the headers", io.ErrUnexpectedEOF, false, true},
+		{"reset", &net.OpError{Op: "read", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}, false, true},
+		{"certificate", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, false, false},
+		{"malformed response", errors.New(`malformed HTTP response "SMTP"`), false, false},
 	}
 	get := httptestRequest("GET")
 	for _, tt := range tests {
@@ -285,16 +299,67 @@ func TestErrorClasses(t *testing.T) {
 		if got := isTimeout(tt.err); got != tt.timeout {
 			t.Errorf("%s (%v): isTimeout = %v, want %v", tt.name, tt.err, got, tt.timeout)
 		}
-		if got := retryable(get, tt.err); got != tt.retrying {
-			t.Errorf("%s (%v): retryable = %v, want %v", tt.name, tt.err, got, tt.retrying)
+		if got := retryable(get, tt.err); got != tt.transient {
+			t.Errorf("%s (%v): retryable = %v, want %v", tt.name, tt.err, got, tt.transient)
 		}
-	}
-	if retryable(httptestRequest("POST"), refused) {
-		t.Error("a POST is retried")
+		if retryable(httptestRequest("POST"), tt.err) {
+			t.Errorf("%s: a POST is retried", tt.name)
+		}
 	}
 }
 
 func httptestRequest(method string) *http.Request {
 	r, _ := http.NewRequest(method, "https://origin.test/", nil)
 	return r
+}
+
+// TestIsExtendedConnect checks which requests open an HTTP/2 WebSocket.
+func TestIsExtendedConnect(t *testing.T) {
+	tests := []struct {
+		method   string
+		major    int
+		protocol []string
+		want     bool
+	}{
+		{"CONNECT", 2, []string{"websocket"}, true},
+		{"CONNECT", 2, []string{"WebSocket"}, true},
+		{"CONNECT", 3, []string{"websocket"}, true},
+		{"CONNECT", 2, nil, false},                           // a tunnel
+		{"CONNECT", 2, []string{"webtransport"}, false},      // another protocol
+		{"CONNECT", 2, []string{"websocket", "chat"}, false}, // not one value
+		{"CONNECT", 1, []string{"websocket"}, false},         // no :protocol in HTTP/1
+		{"GET", 2, []string{"websocket"}, false},             // not a CONNECT
+		{"CONNECT", 2, []string{"websocket\x00"}, false},     // not quite
+	}
+	for _, tt := range tests {
+		r := &http.Request{Method: tt.method, ProtoMajor: tt.major, Header: http.Header{}}
+		if tt.protocol != nil {
+			r.Header[":protocol"] = tt.protocol
+		}
+		if got := IsExtendedConnect(r); got != tt.want {
+			t.Errorf("%s HTTP/%d :protocol %q: IsExtendedConnect = %v, want %v", tt.method, tt.major, tt.protocol, got, tt.want)
+		}
+	}
+}
+
+// FuzzIsUpgrade checks the Connection and Upgrade parsing of isUpgrade
+// against a plain reading of RFC 9110 §7.6.1 and §7.8.
+func FuzzIsUpgrade(f *testing.F) {
+	f.Add("websocket", "Upgrade")
+	f.Add("WebSocket", "keep-alive, Upgrade")
+	f.Add("websocket", "upgradex")
+	f.Add("h2c", "Upgrade, HTTP2-Settings")
+	f.Add("websocket", " ,\tupgrade\t,")
+	f.Add("websoc\u212aet", "upgrade")
+	f.Fuzz(func(t *testing.T, upgrade, connection string) {
+		h := http.Header{"Upgrade": {upgrade}, "Connection": {connection}}
+		// Tokens are ASCII: no Unicode folding (the Kelvin sign is not K).
+		asciiFold := func(s, token string) bool { return len(s) == len(token) && strings.EqualFold(s, token) }
+		want := asciiFold(upgrade, "websocket") && slices.ContainsFunc(strings.Split(connection, ","), func(token string) bool {
+			return asciiFold(strings.Trim(token, " \t"), "upgrade")
+		})
+		if got := isUpgrade(h); got != want {
+			t.Errorf("Upgrade %q, Connection %q: isUpgrade = %v, want %v", upgrade, connection, got, want)
+		}
+	})
 }

@@ -15,7 +15,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,8 +71,16 @@ func newTestCA(t testing.TB) *testCA {
 	return &testCA{cert: cert, key: key, pool: pool}
 }
 
-// leaf issues a server certificate for names.
+// leaf issues a server certificate for names, valid from an hour ago to an
+// hour from now.
 func (ca *testCA) leaf(t testing.TB, names ...string) tls.Certificate {
+	t.Helper()
+	return ca.leafValid(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), names...)
+}
+
+// leafValid issues a server certificate for names, valid from notBefore to
+// notAfter.
+func (ca *testCA) leafValid(t testing.TB, notBefore, notAfter time.Time, names ...string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -80,8 +90,8 @@ func (ca *testCA) leaf(t testing.TB, names ...string) tls.Certificate {
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: names[0]},
 		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -297,14 +307,21 @@ func newRequest(t testing.TB, method, url string, body []byte) *http.Request {
 	return req
 }
 
-// deadAddr returns a loopback address nothing listens on.
+// deadAddr returns a loopback address where connections are refused: a
+// port bound, so that no other test can take it, but never listened on.
 func deadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }

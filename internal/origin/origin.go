@@ -32,28 +32,87 @@
 //     last, replacing any viewer value. Their values are secrets: they are
 //     never logged and never shown in an error page.
 //
-// GET and HEAD requests are retried when the connection could not be made,
-// up to ConnectionAttempts; other methods never are. An origin that cannot
-// be reached, fails certificate verification or sends an invalid response
-// gives a 502 page, one that does not answer within its timeouts a 504 page
-// (internal/errpage). A response body that breaks off aborts the viewer's
-// response instead of leaving it hanging.
+// # Origin failures
+//
+// Timeouts and retries are taken per origin from its configuration, with
+// CloudFront's defaults: ConnectionTimeout (10 s) bounds the TCP connect and
+// the TLS handshake; OriginReadTimeout (30 s) bounds the wait for the
+// response headers and every gap between packets; OriginKeepaliveTimeout
+// (5 s) closes pooled connections left idle; ResponseCompletionTimeout, when
+// set, bounds the whole exchange, retries included. A GET or HEAD request is
+// sent up to ConnectionAttempts times (3) when its failure is transient
+// ("yes" below); other methods are sent once, since the origin might have
+// acted on them. Each failure gives:
+//
+//	origin fault                                         viewer gets            retried
+//	connection refused or unreachable                    502                    yes
+//	no connection or TLS handshake in ConnectionTimeout  504                    yes
+//	certificate from an unknown CA, for another name,
+//	or expired; TLS below 1.2                            502                    no
+//	connection closed or reset before the end of the
+//	response headers                                     502                    yes (1)
+//	no response headers within OriginReadTimeout         504                    yes
+//	invalid response: malformed status line, invalid or
+//	conflicting Content-Length, unknown Transfer-Encoding,
+//	status line and headers over 20,480 bytes            502                    no
+//	ResponseCompletionTimeout before the headers         504                    no
+//	any response, 5xx included                           the response           no
+//	body breaks off after the headers: reset, closed
+//	short of Content-Length or the last chunk, a bad
+//	chunk, a gap over OriginReadTimeout, or
+//	ResponseCompletionTimeout                            connection aborted     no
+//	body longer than its Content-Length                  the promised bytes     no
+//
+//	(1) unless it broke off inside a line, which cannot be told from an
+//	invalid response
+//
+// A 502 or 504 is CloudFront's error page (internal/errpage), labelled
+// X-Cache "Error from portico" and Cache-Control "no-store". Before writing
+// it the Proxy offers the failure, as an *Error, to a ResponseWriter that
+// implements ErrorWriter, which may answer instead (stale-if-error): that
+// call is how a cache above tells Portico's own 502 and 504 from an
+// origin's. When the body breaks off after the headers have gone out,
+// ServeHTTP panics with http.ErrAbortHandler, so that net/http resets the
+// viewer's connection (or HTTP/2 stream) and a cache above, whose fill is
+// unwound by the panic, never stores the truncated body: a viewer never sees
+// a silently truncated 200. Bytes past a Content-Length are not forwarded,
+// and never taken for the response to a later request on the same
+// connection: a response that was in the connection before its request was
+// sent is refused, and a GET or HEAD sent again on a new connection.
+//
+// # WebSockets
+//
+// A WebSocket upgrade over HTTP/1.1 passes through with its Upgrade,
+// Connection and Sec-WebSocket-* headers (other upgrades are not forwarded,
+// as CloudFront's). A viewer on HTTP/2 may open a WebSocket with an extended
+// CONNECT (RFC 8441, see IsExtendedConnect): the origin is sent the same
+// request as an HTTP/1.1 upgrade, and its 101 is answered with a 200 on the
+// viewer's stream. Either way, both ends of the WebSocket are closed once no
+// data has crossed it, in either direction, for
+// Transports.WebSocketIdleTimeout (CloudFront's 10 minutes), even when a
+// viewer or origin that stopped reading holds up the copying;
+// ResponseCompletionTimeout does not apply to it. Any other CONNECT gets a
+// 405 and is never forwarded.
+//
+// Request and response bodies are streamed, never held whole: a large upload
+// reaches the origin as the viewer sends it, and a download reaches the
+// viewer as the origin sends it.
 package origin
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
-	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +130,7 @@ type Proxy struct {
 	headers    []portico.OriginCustomHeader
 	policy     policy
 	completion time.Duration // ResponseCompletionTimeout; 0 = none
+	wsIdle     time.Duration // WebSocket idle timeout
 	log        *slog.Logger
 	rp         *httputil.ReverseProxy
 }
@@ -112,7 +172,11 @@ func New(o *portico.Origin, b *portico.CacheBehavior, t *Transports, log *slog.L
 		domain: o.DomainName,
 		host:   o.DomainName,
 		policy: newPolicy(b),
+		wsIdle: t.WebSocketIdleTimeout,
 		log:    log.With("origin", o.ID),
+	}
+	if p.wsIdle <= 0 {
+		p.wsIdle = DefaultWebSocketIdleTimeout
 	}
 	if k.port != 443 {
 		p.host = net.JoinHostPort(o.DomainName, strconv.Itoa(k.port))
@@ -145,16 +209,40 @@ func seconds(v *int, def int) time.Duration {
 	return time.Duration(def) * time.Second
 }
 
-// ServeHTTP forwards r to the origin and copies the response to w.
+// ServeHTTP forwards r to the origin and copies the response to w. When the
+// origin's response body breaks off after the headers were sent, it panics
+// with http.ErrAbortHandler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &exchange{}
+	extended := IsExtendedConnect(r)
+	if r.Method == http.MethodConnect && !extended {
+		// A tunnel is not an origin request; never forward one.
+		errpage.Write(w, http.StatusMethodNotAllowed, "The CONNECT method is not supported.", RequestID(r.Context()))
+		return
+	}
+	st := &exchange{w: w}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, st)
-	if p.completion > 0 {
+	if extended || isUpgrade(r.Header) {
+		// A WebSocket lasts while data flows, in either direction:
+		// both its ends are watched (see modifyResponse and Hijack),
+		// and ResponseCompletionTimeout does not apply.
+		st.watch = newIdleWatch(p.wsIdle)
+		defer st.watch.stop()
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: st.gotConn})
+	} else if p.completion > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.completion)
 		defer cancel()
 	}
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	r = r.WithContext(ctx)
+	switch {
+	case extended:
+		ws := newH2WebSocket(w, r, st.watch)
+		st.ws = ws
+		w, r = ws, ws.upgradeRequest(r)
+	case st.watch != nil:
+		w = &upgradeWriter{ResponseWriter: w, watch: st.watch}
+	}
+	p.rp.ServeHTTP(w, r)
 	if st.bodyErr != nil {
 		// ReverseProxy aborts the response itself when it runs under an
 		// http.Server; do the same everywhere else, so that no caller
@@ -220,10 +308,29 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// isWebSocket reports whether h asks for an upgrade to WebSocket.
 func isWebSocket(h http.Header) bool {
 	for _, v := range h["Upgrade"] {
 		if len(v) == len("websocket") && equalFoldASCII(v, "websocket") {
 			return true
+		}
+	}
+	return false
+}
+
+// isUpgrade reports whether h asks for an HTTP/1.1 upgrade to WebSocket:
+// the upgrade ReverseProxy performs, and the only one Portico forwards.
+func isUpgrade(h http.Header) bool {
+	if !isWebSocket(h) {
+		return false
+	}
+	for _, line := range h["Connection"] {
+		for line != "" {
+			var token string
+			token, line, _ = strings.Cut(line, ",")
+			if token = trimOWS(token); len(token) == len("upgrade") && equalFoldASCII(token, "upgrade") {
+				return true
+			}
 		}
 	}
 	return false
@@ -240,7 +347,7 @@ func equalFoldASCII(a, b string) bool {
 }
 
 // modifyResponse adjusts the origin's response before ReverseProxy copies
-// it to the viewer.
+// it to the viewer. An error it returns gives a 502.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	// X-Cache belongs to the edge, never to the origin.
 	resp.Header.Del("X-Cache")
@@ -251,55 +358,48 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Header.Del("Set-Cookie")
 	}
 	st, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange)
-	if ok && resp.StatusCode != http.StatusSwitchingProtocols {
-		// (A 101's body is the upgraded connection; ReverseProxy needs it
-		// unwrapped.)
+	if !ok {
+		return nil
+	}
+	switch {
+	case resp.StatusCode == http.StatusSwitchingProtocols:
+		// The body is the upgraded connection, which ReverseProxy needs
+		// unwrapped. From now on it carries a WebSocket.
+		if st.ws != nil {
+			if err := st.ws.accept(resp); err != nil {
+				return err
+			}
+		}
+		if st.conn != nil {
+			st.conn.watchedBy(st.watch)
+		}
+	case st.ws != nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return errUpgradeRefused{resp.StatusCode}
+	default:
 		resp.Body = &trackedBody{ReadCloser: resp.Body, st: st}
 	}
 	return nil
 }
 
-// The 502 and 504 sentences, CloudFront's own words.
-const (
-	reason502 = "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner."
-	reason504 = "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner. The origin did not respond in time."
-)
-
-// serveError answers for an origin that failed before sending a response:
-// 504 when it timed out, 502 otherwise. r is the outgoing request. Neither
-// the page nor the log carries header values or the query string.
-func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(r.Context().Err(), context.Canceled) {
-		// The viewer went away; nobody reads the answer.
-		p.log.Debug("viewer canceled the origin request", "method", r.Method, "path", r.URL.Path)
-		return
-	}
-	status, reason := http.StatusBadGateway, reason502
-	if isTimeout(err) {
-		status, reason = http.StatusGatewayTimeout, reason504
-	}
-	p.log.Warn("origin request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	errpage.Write(w, status, reason, RequestID(r.Context()))
-}
-
-// isTimeout reports whether err is a timeout: connecting (after every
-// attempt), awaiting the response headers, between packets, or the
-// response completion timeout.
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// exchange is the per-request state shared between ServeHTTP and the
-// response body that ReverseProxy copies, in the same goroutine.
+// exchange is the per-request state shared by ServeHTTP, the origin round
+// trip and the response body that ReverseProxy copies, all in the request's
+// goroutine.
 type exchange struct {
-	bodyErr error // the origin's response body broke off
+	w       http.ResponseWriter // the caller's
+	watch   *idleWatch          // a WebSocket's idle timeout, or nil
+	ws      *h2WebSocket        // an HTTP/2 WebSocket's stream, or nil
+	conn    *idleTimeoutConn    // the origin connection of an upgrade
+	bodyErr error               // the origin's response body broke off
 }
 
 type exchangeKey struct{}
+
+// gotConn records the origin connection of an upgrade request.
+func (st *exchange) gotConn(info httptrace.GotConnInfo) {
+	if ic := asIdleTimeoutConn(info.Conn); ic != nil {
+		st.conn = ic
+	}
+}
 
 // trackedBody records a read error of the origin's response body.
 type trackedBody struct {

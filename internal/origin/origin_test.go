@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -507,112 +506,6 @@ func TestMethods(t *testing.T) {
 	}
 }
 
-// TestOriginErrors checks the answers for origins that fail: 502 for an
-// origin that cannot be reached, has a certificate that does not verify or
-// answers garbage; 504 for one that does not answer in time. The page is
-// CloudFront's, with X-Cache "Error from portico" and the request ID, and
-// neither it nor the log carries the custom header's secret value.
-func TestOriginErrors(t *testing.T) {
-	ca := newTestCA(t)
-	otherCA := newTestCA(t)
-
-	wrongCA := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	wrongCA.TLS = &tls.Config{Certificates: []tls.Certificate{otherCA.leaf(t, originDomain)}}
-	wrongCA.Config.ErrorLog = quiet
-	wrongCA.StartTLS()
-	t.Cleanup(wrongCA.Close)
-
-	wrongName := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	wrongName.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, "other.test")}}
-	wrongName.Config.ErrorLog = quiet
-	wrongName.StartTLS()
-	t.Cleanup(wrongName.Close)
-
-	oldTLS := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	oldTLS.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, originDomain)}, MaxVersion: tls.VersionTLS11}
-	oldTLS.Config.ErrorLog = quiet
-	oldTLS.StartTLS()
-	t.Cleanup(oldTLS.Close)
-
-	release := make(chan struct{})
-	slow := newTestOrigin(t, ca, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	t.Cleanup(func() { close(release) })
-
-	garbage := tlsListener(t, ca, func(c net.Conn) {
-		bufio.NewReader(c).ReadString('\n')
-		io.WriteString(c, "SMTP ready\r\n\r\n")
-	})
-
-	tests := []struct {
-		name   string
-		addr   string
-		status int
-	}{
-		{"certificate from another CA", wrongCA.Listener.Addr().String(), http.StatusBadGateway},
-		{"certificate for another name", wrongName.Listener.Addr().String(), http.StatusBadGateway},
-		{"origin below TLS 1.2", oldTLS.Listener.Addr().String(), http.StatusBadGateway},
-		{"origin down", deadAddr(t), http.StatusBadGateway},
-		{"invalid response", garbage, http.StatusBadGateway},
-		{"no response within the read timeout", slow.addr(), http.StatusGatewayTimeout},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			p, err := origin.New(impatient(), behavior(forwarded(true, []string{"all"})), newTransports(ca, tt.addr, log), log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := newEdge(t, p)
-			resp, body := do(t, newRequest(t, "GET", e.URL+"/authorize?client_id=c", nil))
-			if resp.StatusCode != tt.status {
-				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)
-			}
-			if got := resp.Header.Get("X-Cache"); got != "Error from portico" {
-				t.Errorf("X-Cache = %q, want Error from portico", got)
-			}
-			if !bytes.Contains(body, []byte("The request could not be satisfied")) || !bytes.Contains(body, []byte(requestID)) {
-				t.Errorf("error page lacks the CloudFront text or the request ID:\n%s", body)
-			}
-			if bytes.Contains(body, []byte(secret)) || bytes.Contains(logs.Bytes(), []byte(secret)) {
-				t.Errorf("the custom header's secret value leaked into the page or the log")
-			}
-			if !strings.Contains(logs.String(), "origin request failed") {
-				t.Errorf("the failure was not logged:\n%s", logs.String())
-			}
-		})
-	}
-}
-
-// tlsListener serves raw connections over TLS with a certificate for
-// originDomain, and returns its address.
-func tlsListener(t testing.TB, ca *testCA, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, originDomain)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestRetries checks that GET and HEAD are tried ConnectionAttempts times
 // when the origin cannot be reached, and other methods once (DG
 // RequestAndResponseBehaviorCustomOrigin, origin connection attempts).
@@ -657,48 +550,6 @@ func TestRetries(t *testing.T) {
 		}
 		if got := int(dials.Load()); got != tt.want {
 			t.Errorf("%s with ConnectionAttempts %d: %d connection attempts, want %d", tt.method, tt.attempts, got, tt.want)
-		}
-	}
-}
-
-// TestBrokenBody checks that a response whose body stops (a stall past the
-// read timeout, or a connection reset) is cut off for the viewer rather
-// than left hanging or completed.
-func TestBrokenBody(t *testing.T) {
-	ca := newTestCA(t)
-	release := make(chan struct{})
-	o := newTestOrigin(t, ca, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100000")
-		w.Write(make([]byte, 16<<10)) // more than the edge buffers
-		w.(http.Flusher).Flush()
-		if r.URL.Path == "/reset" {
-			c, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				c.(*tls.Conn).NetConn().(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}
-			return
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	t.Cleanup(func() { close(release) })
-	e := newProxyEdge(t, ca, o.addr(), impatient(), behavior(forwarded(false, nil)))
-
-	for _, path := range []string{"/stall", "/reset"} {
-		resp, err := viewer.RoundTrip(newRequest(t, "GET", e.URL+path, nil))
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil {
-			t.Errorf("GET %s: the viewer read %d bytes and a clean end, want an error", path, n)
-		}
-		if n >= 100000 {
-			t.Errorf("GET %s: the viewer read %d bytes", path, n)
 		}
 	}
 }
@@ -892,5 +743,40 @@ func TestConnectionReuse(t *testing.T) {
 	get()
 	if got := conns.Load(); got != 2 {
 		t.Errorf("after CloseIdleConnections: %d origin connections in all, want 2", got)
+	}
+}
+
+// TestConnectNotForwarded checks that a CONNECT that does not open an
+// HTTP/2 WebSocket is answered 405 and never reaches the origin.
+func TestConnectNotForwarded(t *testing.T) {
+	ca := newTestCA(t)
+	o := newTestOrigin(t, ca, nil)
+	p, err := origin.New(originConfig(), behavior(forwarded(false, nil)), newTransports(ca, o.addr(), nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		major    int
+		protocol string
+	}{
+		{"tunnel over HTTP/1.1", 1, ""},
+		{"tunnel over HTTP/2", 2, ""},
+		{"another protocol over HTTP/2", 2, "webtransport"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("CONNECT", "https://login.example.com/chat", nil)
+		r.ProtoMajor = tt.major
+		if tt.protocol != "" {
+			r.Header[":protocol"] = []string{tt.protocol}
+		}
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, r)
+		if w.Code != http.StatusMethodNotAllowed {
+			t.Errorf("%s: status %d, want 405", tt.name, w.Code)
+		}
+	}
+	if n := o.count(); n != 0 {
+		t.Errorf("the origin got %d requests, want none", n)
 	}
 }

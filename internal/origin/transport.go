@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 )
@@ -18,11 +20,18 @@ import (
 const (
 	// maxIdleConnsPerHost bounds the kept-alive connections to one origin.
 	maxIdleConnsPerHost = 64
-	// maxResponseHeaderBytes bounds an origin's response header block.
-	maxResponseHeaderBytes = 256 << 10
+	// maxResponseHeaderBytes bounds an origin's status line and header
+	// block: CloudFront's quota on "the maximum length of a request or an
+	// origin response, including headers" (20,480 bytes). A larger one
+	// gives a 502.
+	maxResponseHeaderBytes = 20480
 	// tcpKeepAlive is the TCP keep-alive probe period of origin connections.
 	tcpKeepAlive = 30 * time.Second
 )
+
+// DefaultWebSocketIdleTimeout is how long a WebSocket may carry no data, in
+// either direction, before Portico closes it: CloudFront's 10 minutes.
+const DefaultWebSocketIdleTimeout = 10 * time.Minute
 
 // Transports holds one *http.Transport per distinct origin connection
 // setting (domain, port, TLS versions and timeouts). It is shared across
@@ -40,6 +49,11 @@ type Transports struct {
 	// still use the origin's domain. Set it before the first call to New;
 	// tests use it to point origin names at loopback servers.
 	Resolve func(hostport string) string
+
+	// WebSocketIdleTimeout closes a WebSocket that carried no data in
+	// either direction for this long. Zero means
+	// DefaultWebSocketIdleTimeout. Set it before the first call to New.
+	WebSocketIdleTimeout time.Duration
 
 	roots   *x509.CertPool
 	log     *slog.Logger
@@ -136,7 +150,7 @@ func (t *Transports) build(k transportKey) *http.Transport {
 			if err != nil {
 				return nil, err
 			}
-			return &idleTimeoutConn{Conn: c, timeout: k.read}, nil
+			return newIdleTimeoutConn(c, k.read), nil
 		},
 		TLSClientConfig: &tls.Config{
 			ServerName: k.domain,
@@ -157,51 +171,151 @@ func (t *Transports) build(k transportKey) *http.Transport {
 }
 
 // idleTimeoutConn fails a read when the connection has been silent, in both
-// directions, for longer than timeout. It is CloudFront's origin response
-// timeout: "the amount of time CloudFront waits after receiving a packet of a
-// response and before receiving the next packet". Writes push the deadline
-// too, so that a slow request upload is not cut by the read side's wait.
-// A pooled idle connection is closed after at most timeout as well.
+// directions, for longer than its timeout. It is CloudFront's origin
+// response timeout: "the amount of time CloudFront waits after receiving a
+// packet of a response and before receiving the next packet". Writes push
+// the deadline too, so that a slow request upload is not cut by the read
+// side's wait. A pooled idle connection is closed after at most the timeout
+// as well.
+//
+// Once the connection carries a WebSocket, an idleWatch takes over: the
+// deadline goes, and every read and write tells the watch that data flowed.
 type idleTimeoutConn struct {
 	net.Conn
 	timeout time.Duration
+	watch   atomic.Pointer[idleWatch]
+	reads   atomic.Uint64 // reads that returned data, for connCheck
+}
+
+func newIdleTimeoutConn(c net.Conn, timeout time.Duration) *idleTimeoutConn {
+	return &idleTimeoutConn{Conn: c, timeout: timeout}
+}
+
+// watchedBy hands the connection's idle timeout over to w.
+func (c *idleTimeoutConn) watchedBy(w *idleWatch) {
+	c.watch.Store(w)
+	c.Conn.SetReadDeadline(time.Time{})
+	w.add(c)
 }
 
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
+	w := c.watch.Load()
+	if w == nil {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+			return 0, err
+		}
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.reads.Add(1)
+		if w != nil {
+			w.touch()
+		}
+	}
+	return n, err
 }
 
 func (c *idleTimeoutConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if err == nil {
+	if w := c.watch.Load(); w != nil {
+		if n > 0 {
+			w.touch()
+		}
+	} else if err == nil {
 		err = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
 	}
 	return n, err
 }
 
-// retryTransport retries GET and HEAD requests without a body whose
-// connection to the origin could not be established, up to attempts tries
-// in all (CloudFront's ConnectionAttempts). Other methods are never retried:
-// the origin might have acted on them.
+// asIdleTimeoutConn returns the idleTimeoutConn under a connection of the
+// transport, or nil.
+func asIdleTimeoutConn(c net.Conn) *idleTimeoutConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	ic, _ := c.(*idleTimeoutConn)
+	return ic
+}
+
+// retryTransport sends a GET or HEAD request again, up to attempts tries in
+// all (CloudFront's ConnectionAttempts), when the origin could not be
+// reached, did not answer within its timeouts, or dropped the connection
+// before its response headers were complete (DG
+// RequestAndResponseBehaviorCustomOrigin, "Origin connection attempts" and
+// "Origin response timeout"). Other methods are never retried: the origin
+// might have acted on them. Neither are failures that would repeat: a
+// certificate that does not verify, an invalid response.
+//
+// It also refuses a response that was in the connection before the
+// request was sent (see connCheck).
 type retryTransport struct {
 	next     http.RoundTripper
 	attempts int
 }
 
 func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	check := new(connCheck)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:              check.gotConn,
+		GotFirstResponseByte: check.gotFirstResponseByte,
+	}))
 	for attempt := 1; ; attempt++ {
 		resp, err := rt.next.RoundTrip(req)
+		if err == nil && check.unsolicited() {
+			// Closed before its end, the body takes the connection
+			// with it; close it outright too, in case there was none.
+			resp.Body.Close()
+			check.conn.Load().Close()
+			resp, err = nil, errUnsolicited
+		}
 		if err == nil || attempt >= rt.attempts || !retryable(req, err) || req.Context().Err() != nil {
 			return resp, err
 		}
 	}
 }
 
+// errUnsolicited is the failure of a request whose "response" was in the
+// connection before the request was sent: bytes that the previous response
+// on that connection sent past its end, such as a body longer than its
+// Content-Length. They are never taken for this request's response.
+var errUnsolicited = errors.New("the origin sent bytes past the end of the previous response on the connection")
+
+// connCheck notices a response that was read from the connection before
+// the request was handed the connection. Portico never pipelines, so such
+// bytes answer no request of Portico's: they are left over from the
+// previous response. (net/http closes a connection that has bytes to read
+// while idle, but a request may take the connection first.)
+type connCheck struct {
+	conn  atomic.Pointer[idleTimeoutConn]
+	given atomic.Uint64 // the connection's reads when the request got it
+	first atomic.Uint64 // its reads when the response's first byte came
+	seen  atomic.Bool   // the response's first byte came
+}
+
+func (c *connCheck) gotConn(info httptrace.GotConnInfo) {
+	ic := asIdleTimeoutConn(info.Conn)
+	c.conn.Store(ic)
+	c.seen.Store(false)
+	if ic != nil {
+		c.given.Store(ic.reads.Load())
+	}
+}
+
+func (c *connCheck) gotFirstResponseByte() {
+	if ic := c.conn.Load(); ic != nil {
+		c.first.Store(ic.reads.Load())
+		c.seen.Store(true)
+	}
+}
+
+// unsolicited reports whether the response's first byte was read before
+// the request had the connection: no read returned data in between.
+func (c *connCheck) unsolicited() bool {
+	return c.conn.Load() != nil && c.seen.Load() && c.first.Load() == c.given.Load()
+}
+
 // retryable reports whether req may be sent again after err: it is a GET or
-// HEAD without a body, and err says no connection was made.
+// HEAD without a body, and err is transient.
 func retryable(req *http.Request, err error) bool {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return false
@@ -209,14 +323,5 @@ func retryable(req *http.Request, err error) bool {
 	if req.Body != nil && req.Body != http.NoBody {
 		return false
 	}
-	return isConnectError(err)
-}
-
-// isConnectError reports whether err says the TCP connection to the origin
-// could not be opened (refused, unreachable, connect timeout), so that
-// nothing was sent. TLS failures are not retried: a certificate that fails
-// verification fails again.
-func isConnectError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return transient(err)
 }
