@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -24,9 +25,33 @@ const (
 )
 
 func main() {
+	enableExtendedConnect()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// enableExtendedConnect turns on HTTP/2 extended CONNECT (RFC 8441), which
+// carries WebSockets over HTTP/2 as CloudFront does. net/http reads the
+// switch only from the GODEBUG environment variable, once, while the
+// program initialises (a //go:debug directive does not reach it), so serve
+// re-executes itself with the setting added; the process keeps its PID.
+// Setting GODEBUG=http2xconnect=0 keeps it off.
+func enableExtendedConnect() {
+	godebug := os.Getenv("GODEBUG")
+	if len(os.Args) < 2 || os.Args[1] != "serve" || strings.Contains(godebug, "http2xconnect=") {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	if godebug != "" {
+		godebug += ","
+	}
+	env := append(os.Environ(), "GODEBUG="+godebug+"http2xconnect=1")
+	err = syscall.Exec(self, os.Args, env)
+	fmt.Fprintf(os.Stderr, "portico: WebSockets over HTTP/2 stay off: %v\n", err) // Exec returns only on failure
 }
 
 // usageError is a problem with the command line: exit code 2.

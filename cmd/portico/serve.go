@@ -112,6 +112,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// What the standard library still prints through package log (such as
+	// net/http's "Unsolicited response received on idle HTTP channel") goes
+	// to the same handler.
+	slog.SetDefault(log)
 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)

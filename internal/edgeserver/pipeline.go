@@ -96,8 +96,13 @@ func (p *pipeline) route(r *http.Request) (http.Handler, error) {
 			return nil, errHTTPSOnly
 		}
 	}
-	// 8. The behaviour's allowed methods.
-	if !b.Allows(r.Method) {
+	// 8. The behaviour's allowed methods. A WebSocket over HTTP/2
+	// (extended CONNECT) goes to the origin as a GET.
+	method := r.Method
+	if origin.IsExtendedConnect(r) {
+		method = http.MethodGet
+	}
+	if !b.Allows(method) {
 		return nil, errMethodNotAllowed
 	}
 	// 9. The body: CloudFront refuses GET and HEAD requests that carry
@@ -126,7 +131,7 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	h, err := p.route(r)
 	if err != nil {
-		if r.ProtoMajor == 2 && r.Body != nil && r.Body != http.NoBody {
+		if r.ProtoMajor == 2 && r.Body != nil && r.Body != http.NoBody && !origin.IsExtendedConnect(r) {
 			// Read (a bounded part of) the body first: a stream whose DATA
 			// contradict its content-length is then reset, as RFC 9113
 			// §8.1.1 wants, rather than answered.
@@ -134,7 +139,9 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.render(rw, err)
 	} else {
-		if r.ContentLength < 0 || r.ProtoMajor == 2 && r.ContentLength > 0 {
+		// The stream of an HTTP/2 WebSocket is its data, bounded by the
+		// origin proxy's idle timeout, not a body.
+		if (r.ContentLength < 0 || r.ProtoMajor == 2 && r.ContentLength > 0) && !origin.IsExtendedConnect(r) {
 			p.limitBody(w, r)
 		}
 		h.ServeHTTP(rw, r)
@@ -213,7 +220,7 @@ func normalizeTarget(r *http.Request) error {
 		return errInvalidHost
 	}
 	if r.ProtoMajor == 2 {
-		if r.Method == http.MethodConnect && len(r.Header[":protocol"]) == 0 {
+		if r.Method == http.MethodConnect && !origin.IsExtendedConnect(r) {
 			return errConnectH2
 		}
 		// A Host field besides :authority must name the same host.
@@ -222,7 +229,7 @@ func normalizeTarget(r *http.Request) error {
 		}
 	}
 	r.Host = router.CanonicalHost(r.Host)
-	if r.Method == http.MethodConnect {
+	if r.Method == http.MethodConnect && !origin.IsExtendedConnect(r) {
 		return nil
 	}
 	if r.URL.Path == "" {
