@@ -2,6 +2,7 @@ package httpcache
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,18 +12,39 @@ import (
 // ones mean it (RFC 9111 §1.2.2).
 const maxDeltaSeconds = 1 << 31
 
-// errorCachingTTL is how long CloudFront keeps a 404 or 414 from the origin
-// that says nothing about freshness: ErrorCachingMinTTL's default (DG
-// HTTPStatusCodes).
+// errorCachingTTL is CloudFront's default ErrorCachingMinTTL: how long an
+// error from the origin is cached when the distribution does not say
+// otherwise (DG custom-error-pages-expiration).
 const errorCachingTTL = 10 * time.Second
 
-// cacheControl is what a response's Cache-Control says to a shared cache.
+// cacheControl is what a response's Cache-Control says to a shared cache
+// (RFC 9111 §5.2.2, RFC 5861).
 type cacheControl struct {
 	maxAge  int64 // seconds; -1 when absent
 	sMaxAge int64 // seconds; -1 when absent
 	noStore bool
-	noCache bool // with or without field names
-	private bool // with or without field names
+	// noCache is the unqualified no-cache: the response may be stored
+	// but must be revalidated before every use. noCacheFields holds the
+	// field names of the qualified form (no-cache="Set-Cookie"), which
+	// only keeps those fields from being reused.
+	noCache       bool
+	noCacheFields string
+	// private is the unqualified private: a shared cache does not store
+	// the response. privateFields holds the field names of the qualified
+	// form, which only keeps those fields out of a shared cache.
+	private       bool
+	privateFields string
+	// mustRevalidate is must-revalidate, proxy-revalidate or s-maxage
+	// (which implies proxy-revalidate): once stale, the response is never
+	// used without a successful revalidation.
+	mustRevalidate bool
+	// staleWhileRevalidate and staleIfError are RFC 5861's windows, in
+	// seconds; -1 when absent.
+	staleWhileRevalidate int64
+	staleIfError         int64
+	// noTransform forbids changing the content, compression included
+	// (RFC 9110 §7.7).
+	noTransform bool
 }
 
 // parseCacheControl parses the Cache-Control field lines of a response
@@ -30,9 +52,10 @@ type cacheControl struct {
 // tokens or quoted strings, which may hold commas. A max-age or s-maxage
 // whose value is not delta-seconds, or that is repeated with a different
 // value, counts as 0: RFC 9111 §4.2.1 encourages treating such responses
-// as stale.
+// as stale. A no-cache or private with an empty field list counts as
+// unqualified, the safe reading.
 func parseCacheControl(lines []string) cacheControl {
-	cc := cacheControl{maxAge: -1, sMaxAge: -1}
+	cc := cacheControl{maxAge: -1, sMaxAge: -1, staleWhileRevalidate: -1, staleIfError: -1}
 	for _, line := range lines {
 		for line != "" {
 			var name, value string
@@ -42,16 +65,40 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.maxAge = mergeDelta(cc.maxAge, value)
 			case strings.EqualFold(name, "s-maxage"):
 				cc.sMaxAge = mergeDelta(cc.sMaxAge, value)
+				cc.mustRevalidate = true
 			case strings.EqualFold(name, "no-store"):
 				cc.noStore = true
 			case strings.EqualFold(name, "no-cache"):
-				cc.noCache = true
+				if strings.Trim(value, " \t,") == "" {
+					cc.noCache = true
+				} else {
+					cc.noCacheFields = joinFields(cc.noCacheFields, value)
+				}
 			case strings.EqualFold(name, "private"):
-				cc.private = true
+				if strings.Trim(value, " \t,") == "" {
+					cc.private = true
+				} else {
+					cc.privateFields = joinFields(cc.privateFields, value)
+				}
+			case strings.EqualFold(name, "must-revalidate"), strings.EqualFold(name, "proxy-revalidate"):
+				cc.mustRevalidate = true
+			case strings.EqualFold(name, "stale-while-revalidate"):
+				cc.staleWhileRevalidate = mergeDelta(cc.staleWhileRevalidate, value)
+			case strings.EqualFold(name, "stale-if-error"):
+				cc.staleIfError = mergeDelta(cc.staleIfError, value)
+			case strings.EqualFold(name, "no-transform"):
+				cc.noTransform = true
 			}
 		}
 	}
 	return cc
+}
+
+func joinFields(prev, value string) string {
+	if prev == "" {
+		return value
+	}
+	return prev + "," + value
 }
 
 // nextDirective cuts the first directive off a Cache-Control line: its name,
@@ -120,83 +167,184 @@ func parseDelta(s string) int64 {
 	return n
 }
 
-// ttlRules are a behaviour's MinTTL, DefaultTTL and MaxTTL.
+// ttlRules are a behaviour's MinTTL, DefaultTTL and MaxTTL, and the
+// distribution's ErrorCachingMinTTL per status code.
 type ttlRules struct {
 	min, def, max time.Duration
+	errMin        map[int]time.Duration
 }
 
-// Status classes for storing (RFC 9110 §15.1 heuristically cacheable codes,
-// narrowed by CloudFront's error caching in DG HTTPStatusCodes and by
-// Portico's safety rules).
+// errorTTL is the ErrorCachingMinTTL of an error status.
+func (t ttlRules) errorTTL(status int) time.Duration {
+	if d, ok := t.errMin[status]; ok {
+		return d
+	}
+	return errorCachingTTL
+}
+
+// Status classes for storing.
 const (
-	statusNever        = iota // 1xx, 206, 304, 5xx and anything unlisted
-	statusDefault             // stored with DefaultTTL when the origin says nothing
-	statusExplicitOnly        // stored only with s-maxage, max-age or Expires
-	statusError               // stored for errorCachingTTL when the origin says nothing
+	// statusNever: 1xx, 206, 304, 416 and anything not listed.
+	statusNever = iota
+	// statusDefault: stored with DefaultTTL when the origin says nothing
+	// (the codes RFC 9110 §15.1 makes heuristically cacheable, where
+	// CloudFront applies DefaultTTL instead of a heuristic).
+	statusDefault
+	// statusExplicitOnly: stored only with s-maxage, max-age or Expires
+	// (RFC 9111 §3: no heuristic freshness for these codes).
+	statusExplicitOnly
+	// statusError: an error CloudFront always caches, for the longer of
+	// ErrorCachingMinTTL and s-maxage or max-age (DG HTTPStatusCodes).
+	statusError
+	// statusErrorExplicit: an error CloudFront caches only with s-maxage
+	// or max-age, again for at least ErrorCachingMinTTL.
+	statusErrorExplicit
 )
 
 func statusClass(code int) int {
 	switch code {
 	case 200, 203, 204, 300, 301, 308:
 		return statusDefault
-	case 302, 303, 307, 400, 403, 405, 410, 412, 415:
+	case 302, 303, 307, 410:
 		return statusExplicitOnly
-	case 404, 414:
+	case 404, 414, 500, 501, 502, 503, 504:
 		return statusError
+	case 400, 403, 405, 412, 415:
+		return statusErrorExplicit
 	}
-	// 206 needs range support, 5xx are never stored (origin errors must
-	// not outlive the outage), 1xx and 304 are not final representations.
+	// 206 needs the whole representation, 1xx and 304 are not final
+	// representations, and CloudFront never caches 416 (DG
+	// custom-error-pages-expiration).
 	return statusNever
 }
 
-// lifetime decides whether a response with status and header h may be
-// stored and for how long it is fresh (its TTL), following CloudFront's
-// rules (DG Expiration):
+// storePolicy says how a stored response may be reused.
+type storePolicy struct {
+	// ttl is the freshness lifetime; 0 for a response that is stale from
+	// the start and only stored to be revalidated.
+	ttl time.Duration
+	// swr and sie are the stale-while-revalidate and stale-if-error
+	// windows past ttl (RFC 5861); 0 for none.
+	swr, sie time.Duration
+	// mustRevalidate forbids any use once stale without a successful
+	// revalidation: must-revalidate, proxy-revalidate, s-maxage or
+	// no-cache (RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.8, §5.2.2.10).
+	mustRevalidate bool
+}
+
+// policy decides whether a response with status and header h may be stored,
+// for how long it is fresh and how it may be reused stale, following
+// CloudFront's rules (DG Expiration) where it has them and RFC 9111
+// elsewhere:
 //
 //   - s-maxage, else max-age, else Expires minus Date, clamped to
 //     [MinTTL, MaxTTL];
 //   - none of them: DefaultTTL, clamped likewise;
-//   - no-cache: not stored when MinTTL is 0, else stored for MinTTL;
+//   - no-cache: stored to be revalidated before every use (RFC 9111
+//     §5.2.2.4) when MinTTL is 0, stored for MinTTL otherwise (CloudFront);
+//   - a lifetime of zero (max-age=0, an Expires in the past, no-cache) is
+//     stored only when the response has a validator to revalidate with;
+//   - the qualified forms private="…" and no-cache="…" store the response
+//     without the named fields (RFC 9111 §5.2.2.4, §5.2.2.7);
 //
 // and Portico's safety rules, stricter than CloudFront's: a response with
-// Set-Cookie, no-store or private is never stored, whatever MinTTL says.
-// responseTime stands in for a missing Date. why says why a response is not
-// stored.
-func (t ttlRules) lifetime(status int, h http.Header, responseTime time.Time) (ttl time.Duration, why string) {
+// Set-Cookie (unless a qualified directive names it), no-store or private
+// is never stored, whatever MinTTL says. responseTime stands in for a
+// missing Date. strip lists the canonical names of the fields the stored
+// response must not carry: those of a qualified private or no-cache. why
+// says why a response is not stored.
+func (t ttlRules) policy(status int, h http.Header, responseTime time.Time) (p storePolicy, strip []string, why string) {
 	class := statusClass(status)
 	if class == statusNever {
-		return 0, "status"
-	}
-	if len(h["Set-Cookie"]) > 0 {
-		return 0, "set-cookie"
+		return p, nil, detailStatus
 	}
 	cc := parseCacheControl(h["Cache-Control"])
 	switch {
 	case cc.noStore:
-		return 0, "no-store"
+		return p, nil, detailNoStore
 	case cc.private:
-		return 0, "private"
-	case cc.noCache:
-		if t.min <= 0 {
-			return 0, "no-cache"
-		}
-		return t.min, ""
+		return p, nil, detailPrivate
+	}
+	strip = appendFieldNames(appendFieldNames(nil, cc.privateFields), cc.noCacheFields)
+	if len(h["Set-Cookie"]) > 0 && !slices.Contains(strip, "Set-Cookie") {
+		return p, nil, detailSetCookie
+	}
+	p.mustRevalidate = cc.mustRevalidate
+	if cc.staleWhileRevalidate > 0 {
+		p.swr = time.Duration(cc.staleWhileRevalidate) * time.Second
+	}
+	if cc.staleIfError > 0 {
+		p.sie = time.Duration(cc.staleIfError) * time.Second
+	}
+	if class == statusError || class == statusErrorExplicit {
+		p, why = t.errorPolicy(class, status, cc, p)
+		return p, strip, why
 	}
 	explicit, ok := explicitLifetime(cc, h, responseTime)
 	switch {
+	case cc.noCache && t.min > 0:
+		p.ttl = t.min
+	case cc.noCache:
+		p.ttl, p.mustRevalidate = 0, true
 	case ok:
-		ttl = min(max(explicit, t.min), t.max)
+		p.ttl = min(max(explicit, t.min), t.max)
 	case class == statusDefault:
-		ttl = min(max(t.def, t.min), t.max)
-	case class == statusError:
-		ttl = errorCachingTTL
+		p.ttl = min(max(t.def, t.min), t.max)
 	default:
-		return 0, "no explicit freshness"
+		return p, nil, detailNoFreshness
 	}
-	if ttl <= 0 {
-		return 0, "ttl 0"
+	if p.ttl <= 0 {
+		p.ttl = 0
+		if headerValue(h, "Etag") == "" && headerValue(h, "Last-Modified") == "" {
+			if cc.noCache {
+				return p, nil, detailNoCache
+			}
+			return p, nil, detailTTLZero
+		}
 	}
-	return ttl, ""
+	return p, strip, ""
+}
+
+// errorPolicy is the policy of an error response from the origin (DG
+// HTTPStatusCodes, custom-error-pages-expiration): cached for the longer of
+// the status's ErrorCachingMinTTL and the response's s-maxage or max-age,
+// capped at MaxTTL; the statuses of statusErrorExplicit only with s-maxage
+// or max-age. Unlike CloudFront, which ignores them for most codes,
+// Portico never stores an error with no-store or private (checked before),
+// nor one with no-cache. An error is never served stale.
+func (t ttlRules) errorPolicy(class, status int, cc cacheControl, p storePolicy) (storePolicy, string) {
+	if cc.noCache {
+		return p, detailNoCache
+	}
+	explicit := time.Duration(-1)
+	switch {
+	case cc.sMaxAge >= 0:
+		explicit = time.Duration(cc.sMaxAge) * time.Second
+	case cc.maxAge >= 0:
+		explicit = time.Duration(cc.maxAge) * time.Second
+	}
+	if class == statusErrorExplicit && explicit < 0 {
+		return p, detailNoFreshness
+	}
+	p.ttl = min(max(t.errorTTL(status), explicit), t.max)
+	p.swr, p.sie, p.mustRevalidate = 0, 0, true
+	if p.ttl <= 0 {
+		return p, detailTTLZero
+	}
+	return p, ""
+}
+
+// appendFieldNames appends the canonical field names of a comma-separated
+// list (the value of a qualified private or no-cache) to dst.
+func appendFieldNames(dst []string, list string) []string {
+	for list != "" {
+		var name string
+		name, list, _ = strings.Cut(list, ",")
+		if name = strings.Trim(name, " \t"); name != "" {
+			dst = append(dst, http.CanonicalHeaderKey(name))
+		}
+	}
+	return dst
 }
 
 // explicitLifetime is the freshness lifetime the origin gave: s-maxage, then

@@ -18,7 +18,7 @@ import (
 // originDomain is the name in httptest's TLS certificate.
 const originDomain = "example.com"
 
-const scope = "E2TESTDIST0001"
+const testScope = "E2TESTDIST0001"
 
 // clock is the cache's time in tests: it moves only when told to. It starts
 // on a whole second, so that an origin's Date equals the response time.
@@ -60,8 +60,14 @@ type respondFunc func(w http.ResponseWriter, r *http.Request, now time.Time)
 
 func newHarness(t testing.TB, maxBytes int64, b *portico.CacheBehavior, respond respondFunc) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newClock(), count: map[string]int{}, last: map[string]*http.Request{}}
-	h.cache = New(maxBytes, nil)
+	return newHarnessWith(t, New(maxBytes, nil), newClock(), b, respond)
+}
+
+// newHarnessWith is newHarness for a given cache and clock.
+func newHarnessWith(t testing.TB, c *Cache, clk *clock, b *portico.CacheBehavior, respond respondFunc) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: clk, count: map[string]int{}, last: map[string]*http.Request{}}
+	h.cache = c
 	h.cache.now = h.clock.now
 	h.origin = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
@@ -74,7 +80,7 @@ func newHarness(t testing.TB, maxBytes int64, b *portico.CacheBehavior, respond 
 	h.origin.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
 	h.origin.StartTLS()
 	t.Cleanup(h.origin.Close)
-	h.url = h.serve(h.cache.Handler(scope, b, h.proxy(b)))
+	h.url = h.serve(h.cache.Handler(testScope, b, h.proxy(b)))
 	return h
 }
 
@@ -101,8 +107,13 @@ func (h *harness) proxyTo(b *portico.CacheBehavior, addr string) http.Handler {
 }
 
 // serve starts a viewer-facing server for handler and returns its URL.
+// Requests without a Host of their own get "viewer.test", not the server's
+// address, so that keys are the same from one server to the next.
 func (h *harness) serve(handler http.Handler) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Host, "127.0.0.1:") {
+			r.Host = "viewer.test"
+		}
 		handler.ServeHTTP(w, r.WithContext(origin.WithRequestID(r.Context(), "req-id")))
 	}))
 	h.t.Cleanup(srv.Close)

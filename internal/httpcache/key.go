@@ -38,8 +38,11 @@ type keySpec struct {
 	query     int
 	queryKeys []string
 	cookies   *portico.CookiePreference
-	// headers are the whitelisted header names, canonical and sorted.
-	headers []string
+	// headers are the whitelisted header names that the key holds the
+	// values of, canonical and sorted; whitelist is all the whitelisted
+	// names (with Host and Cookie), canonical and sorted.
+	headers   []string
+	whitelist []string
 	// aeWhitelisted is true when Accept-Encoding is forwarded as sent
 	// (and then keyed with the other headers) rather than normalised.
 	aeWhitelisted bool
@@ -60,7 +63,9 @@ func newKeySpec(scope string, fv *portico.ForwardedValues) keySpec {
 	s.cookies = fv.Cookies
 	if fv.Headers != nil {
 		for _, name := range fv.Headers.Items {
-			switch name = textproto.CanonicalMIMEHeaderKey(name); name {
+			name = textproto.CanonicalMIMEHeaderKey(name)
+			s.whitelist = append(s.whitelist, name)
+			switch name {
 			case "Host", "Cookie":
 				// Host is always in the key; cookies are keyed as the
 				// cookie preference forwards them.
@@ -70,6 +75,8 @@ func newKeySpec(scope string, fv *portico.ForwardedValues) keySpec {
 		}
 		slices.Sort(s.headers)
 		s.headers = slices.Compact(s.headers)
+		slices.Sort(s.whitelist)
+		s.whitelist = slices.Compact(s.whitelist)
 	}
 	s.aeWhitelisted = s.keyed("Accept-Encoding")
 	return s

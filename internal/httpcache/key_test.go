@@ -30,23 +30,27 @@ func auth0Request() *http.Request {
 	return r
 }
 
-// TestKeyLookupAllocs pins the hit path's key building and lookup at zero
-// allocations.
+// TestKeyLookupAllocs pins the hit path's key building, lookup (with a
+// Vary'd variant to select) and purge check at zero allocations.
 func TestKeyLookupAllocs(t *testing.T) {
 	c := New(64<<20, nil)
-	h := c.Handler(scope, auth0Behavior(), http.NotFoundHandler()).(*handler)
+	h := c.Handler(testScope, auth0Behavior(), http.NotFoundHandler()).(*handler)
 	r := auth0Request()
+	r.Header.Set("X-Tenant", "a, b")
 	buf := c.getKeyBuf()
 	*buf = h.spec.appendKey((*buf)[:0], r, classGet)
-	c.store(&entry{key: string(*buf), scope: scope, path: "/x", ttl: time.Hour, responseTime: time.Now(), size: 1}, 0)
+	key := string(*buf)
 	c.putKeyBuf(buf)
+	c.store(&entry{key: key, hash: c.hashKey(key), sc: h.sc, path: "/x", vary: []string{"X-Tenant", "a,b"},
+		policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano(), size: 1})
+	c.Purge(testScope, "/y") // a purge record, so that the check walks the trie
 
 	allocs := testing.AllocsPerRun(1000, func() {
 		buf := c.getKeyBuf()
 		*buf = h.spec.appendKey((*buf)[:0], r, classGet)
-		e, _ := c.lookup(scope, *buf)
+		e, _ := c.lookup(*buf, r)
 		c.putKeyBuf(buf)
-		if e == nil {
+		if e == nil || h.sc.verdict(e) != valid {
 			t.Fatal("the stored entry was not found")
 		}
 	})
@@ -57,27 +61,27 @@ func TestKeyLookupAllocs(t *testing.T) {
 
 func BenchmarkKeyLookup(b *testing.B) {
 	c := New(64<<20, nil)
-	h := c.Handler(scope, auth0Behavior(), http.NotFoundHandler()).(*handler)
+	h := c.Handler(testScope, auth0Behavior(), http.NotFoundHandler()).(*handler)
 	r := auth0Request()
 	b.ReportAllocs()
 	for b.Loop() {
 		buf := c.getKeyBuf()
 		*buf = h.spec.appendKey((*buf)[:0], r, classGet)
-		c.lookup(scope, *buf)
+		c.lookup(*buf, r)
 		c.putKeyBuf(buf)
 	}
 }
 
-// discardWriter is a ResponseWriter that keeps nothing, so that the
+// benchWriter is a ResponseWriter that keeps nothing, so that the
 // benchmark measures the cache, not a recorder.
-type discardWriter struct {
+type benchWriter struct {
 	h    http.Header
 	code int
 }
 
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) WriteHeader(code int)        { w.code = code }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(code int)        { w.code = code }
+func (w *benchWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // BenchmarkHit measures a whole cache hit.
 func BenchmarkHit(b *testing.B) {
@@ -87,9 +91,9 @@ func BenchmarkHit(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"keys":[]}`)
 	})
-	h := c.Handler(scope, auth0Behavior(), origin)
+	h := c.Handler(testScope, auth0Behavior(), origin)
 	r := auth0Request()
-	w := &discardWriter{h: http.Header{}}
+	w := &benchWriter{h: http.Header{}}
 	h.ServeHTTP(w, r)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -101,26 +105,43 @@ func BenchmarkHit(b *testing.B) {
 	}
 }
 
+// TestParseCacheControl checks the response directives a shared cache acts
+// on (RFC 9111 §5.2.2, RFC 5861).
 func TestParseCacheControl(t *testing.T) {
+	cc := func(set func(*cacheControl)) cacheControl {
+		c := cacheControl{maxAge: -1, sMaxAge: -1, staleWhileRevalidate: -1, staleIfError: -1}
+		if set != nil {
+			set(&c)
+		}
+		return c
+	}
 	tests := []struct {
 		lines []string
 		want  cacheControl
 	}{
-		{nil, cacheControl{maxAge: -1, sMaxAge: -1}},
-		{[]string{"max-age=60"}, cacheControl{maxAge: 60, sMaxAge: -1}},
-		{[]string{"Max-Age=60, S-MAXAGE=10"}, cacheControl{maxAge: 60, sMaxAge: 10}},
-		{[]string{"public", "max-age=5"}, cacheControl{maxAge: 5, sMaxAge: -1}},
-		{[]string{`max-age="30"`}, cacheControl{maxAge: 30, sMaxAge: -1}},
-		{[]string{"max-age=60, max-age=60"}, cacheControl{maxAge: 60, sMaxAge: -1}},
-		{[]string{"max-age=60, max-age=30"}, cacheControl{maxAge: 0, sMaxAge: -1}},
-		{[]string{"max-age=-1"}, cacheControl{maxAge: 0, sMaxAge: -1}},
-		{[]string{"max-age=99999999999999"}, cacheControl{maxAge: maxDeltaSeconds, sMaxAge: -1}},
-		{[]string{`private="Set-Cookie, X-Foo", max-age=60`}, cacheControl{maxAge: 60, sMaxAge: -1, private: true}},
-		{[]string{`no-cache="Set-Cookie"`}, cacheControl{maxAge: -1, sMaxAge: -1, noCache: true}},
-		{[]string{"no-store,no-cache , private"}, cacheControl{maxAge: -1, sMaxAge: -1, noStore: true, noCache: true, private: true}},
-		{[]string{`community="no-store", max-age=3`}, cacheControl{maxAge: 3, sMaxAge: -1}},
-		{[]string{"max-age"}, cacheControl{maxAge: 0, sMaxAge: -1}},
-		{[]string{"max-age =7"}, cacheControl{maxAge: 7, sMaxAge: -1}},
+		{nil, cc(nil)},
+		{[]string{"max-age=60"}, cc(func(c *cacheControl) { c.maxAge = 60 })},
+		{[]string{"Max-Age=60, S-MAXAGE=10"}, cc(func(c *cacheControl) { c.maxAge, c.sMaxAge, c.mustRevalidate = 60, 10, true })},
+		{[]string{"public", "max-age=5"}, cc(func(c *cacheControl) { c.maxAge = 5 })},
+		{[]string{`max-age="30"`}, cc(func(c *cacheControl) { c.maxAge = 30 })},
+		{[]string{"max-age=60, max-age=60"}, cc(func(c *cacheControl) { c.maxAge = 60 })},
+		{[]string{"max-age=60, max-age=30"}, cc(func(c *cacheControl) { c.maxAge = 0 })},
+		{[]string{"max-age=-1"}, cc(func(c *cacheControl) { c.maxAge = 0 })},
+		{[]string{"max-age=99999999999999"}, cc(func(c *cacheControl) { c.maxAge = maxDeltaSeconds })},
+		{[]string{`private="Set-Cookie, X-Foo", max-age=60`}, cc(func(c *cacheControl) { c.maxAge, c.privateFields = 60, "Set-Cookie, X-Foo" })},
+		{[]string{`private=""`}, cc(func(c *cacheControl) { c.private = true })},
+		{[]string{`no-cache="Set-Cookie"`}, cc(func(c *cacheControl) { c.noCacheFields = "Set-Cookie" })},
+		{[]string{`no-cache="a", no-cache="b"`}, cc(func(c *cacheControl) { c.noCacheFields = "a,b" })},
+		{[]string{"no-store,no-cache , private"}, cc(func(c *cacheControl) { c.noStore, c.noCache, c.private = true, true, true })},
+		{[]string{`community="no-store", max-age=3`}, cc(func(c *cacheControl) { c.maxAge = 3 })},
+		{[]string{"max-age"}, cc(func(c *cacheControl) { c.maxAge = 0 })},
+		{[]string{"max-age =7"}, cc(func(c *cacheControl) { c.maxAge = 7 })},
+		{[]string{"must-revalidate"}, cc(func(c *cacheControl) { c.mustRevalidate = true })},
+		{[]string{"PROXY-REVALIDATE"}, cc(func(c *cacheControl) { c.mustRevalidate = true })},
+		{[]string{"max-age=1, stale-while-revalidate=30, stale-if-error=600"}, cc(func(c *cacheControl) {
+			c.maxAge, c.staleWhileRevalidate, c.staleIfError = 1, 30, 600
+		})},
+		{[]string{"stale-if-error=x"}, cc(func(c *cacheControl) { c.staleIfError = 0 })},
 	}
 	for _, tt := range tests {
 		if got := parseCacheControl(tt.lines); got != tt.want {
@@ -130,12 +151,18 @@ func TestParseCacheControl(t *testing.T) {
 }
 
 func FuzzParseCacheControl(f *testing.F) {
-	for _, s := range []string{"max-age=60, s-maxage=10", `private="a, b", no-cache`, `x="\"`, "=,=,", "max-age=99999999999999999999"} {
+	for _, s := range []string{"max-age=60, s-maxage=10", `private="a, b", no-cache`, `x="\"`, "=,=,", "max-age=99999999999999999999",
+		"stale-while-revalidate=30, stale-if-error=60", `no-cache="Set-Cookie", must-revalidate`, "proxy-revalidate,private="} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		cc := parseCacheControl([]string{s})
-		if cc.maxAge < -1 || cc.maxAge > maxDeltaSeconds || cc.sMaxAge < -1 || cc.sMaxAge > maxDeltaSeconds {
+		for _, v := range []int64{cc.maxAge, cc.sMaxAge, cc.staleWhileRevalidate, cc.staleIfError} {
+			if v < -1 || v > maxDeltaSeconds {
+				t.Fatalf("parseCacheControl(%q) = %+v", s, cc)
+			}
+		}
+		if cc.sMaxAge >= 0 && !cc.mustRevalidate {
 			t.Fatalf("parseCacheControl(%q) = %+v", s, cc)
 		}
 		lower := strings.ToLower(s)
@@ -173,7 +200,7 @@ func FuzzKey(f *testing.F) {
 			return
 		}
 		for _, fv := range fvs {
-			s := newKeySpec(scope, fv)
+			s := newKeySpec(testScope, fv)
 			k1 := s.appendKey(nil, r1, classGet)
 			k2 := s.appendKey(nil, r2, classGet)
 			if !bytes.Equal(k1, s.appendKey(nil, r1, classGet)) {
@@ -213,4 +240,29 @@ func fuzzRequest(path, query, cookie, originValue string) (*http.Request, bool) 
 		r.Header["Origin"] = []string{originValue}
 	}
 	return r, true
+}
+
+// TestHitAllocs pins a whole cache hit through the handler, headers
+// included, at zero allocations once the viewer's header map has room.
+func TestHitAllocs(t *testing.T) {
+	c := New(64<<20, nil)
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"keys":[]}`)
+	})
+	h := c.Handler(testScope, auth0Behavior(), origin)
+	r := auth0Request()
+	w := &benchWriter{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	allocs := testing.AllocsPerRun(1000, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusOK || w.h.Get("X-Cache") != hit || !strings.HasPrefix(w.h.Get("Cache-Status"), "portico; hit; ttl=") {
+			t.Fatalf("status %d, X-Cache %q, Cache-Status %q", w.code, w.h.Get("X-Cache"), w.h.Get("Cache-Status"))
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a hit allocated %v times per run, want 0", allocs)
+	}
 }
