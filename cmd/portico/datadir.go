@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-// Files in the data directory besides the store.
+// Files in the data directory.
 const (
 	credentialsFile = "credentials" // AWS shared-credentials format, profile [portico]; mode 0600
 	accountFile     = "account-id"  // the 12-digit account ID in ARNs
@@ -30,6 +30,7 @@ const (
 	edgeCertFile    = "edge.pem"    // the certificate for *.<edge-domain>
 	edgeKeyFile     = "edge.key"    // mode 0600
 	storeFile       = "portico.db"  // bbolt
+	cacheDir        = "cache"       // the response cache's disk tier
 	credsProfile    = "portico"
 )
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,7 @@ type serveConfig struct {
 	// verified against the host name).
 	originResolve map[string]netip.Addr
 	cacheBytes    int64
+	cacheDisk     int64
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -63,6 +65,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.originCA, "origin-ca", "", "PEM `file` of extra roots trusted for origin TLS, added to the system roots")
 	resolve := fs.String("origin-resolve", "", "comma-separated `host=ip` pairs: connect to ip for origin host, as curl --resolve does; TLS is still verified for host")
 	fs.Int64Var(&c.cacheBytes, "cache-memory", 256<<20, "memory `bytes` of the response cache")
+	fs.Int64Var(&c.cacheDisk, "cache-disk", 1<<30, "disk `bytes` of the response cache, kept in the data directory across restarts; 0 turns the disk tier off")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -97,8 +100,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	if strings.Count(c.edgeDomain, ".") < 1 || strings.ContainsAny(c.edgeDomain, " /*:") {
 		return nil, usageError{fmt.Sprintf("--edge-domain: %q is not a domain name with at least two labels", c.edgeDomain)}
 	}
-	if c.cacheBytes < 0 {
-		return nil, usageError{"--cache-memory must not be negative"}
+	if c.cacheBytes < 0 || c.cacheDisk < 0 {
+		return nil, usageError{"--cache-memory and --cache-disk must not be negative"}
 	}
 	return c, nil
 }
@@ -136,7 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	st, err := boltstore.Open(cfg.dataDir + "/" + storeFile)
+	st, err := boltstore.Open(filepath.Join(cfg.dataDir, storeFile))
 	if err != nil {
 		return err
 	}
@@ -169,7 +172,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	// Data plane.
-	cache := httpcache.New(cfg.cacheBytes, log)
+	cacheCfg := httpcache.Config{MaxBytes: cfg.cacheBytes, Logger: log}
+	if cfg.cacheDisk > 0 {
+		// Under the data directory, whose store lock keeps a second process
+		// away from the cache files too.
+		cacheCfg.DiskDir, cacheCfg.DiskMaxBytes = filepath.Join(cfg.dataDir, cacheDir), cfg.cacheDisk
+	}
+	cache, err := httpcache.Open(cacheCfg)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer cache.Close() // after the listeners drain: background refreshes end, queued disk writes land
 	transports := origin.NewTransports(roots, log)
 	if len(cfg.originResolve) > 0 {
 		transports.Resolve = func(hostport string) string {

@@ -230,7 +230,7 @@ func buildSite(d *portico.Distribution, deps Deps, log *slog.Logger) (*Site, err
 		b := &Behavior{
 			PathPattern:          pattern,
 			ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
-			Handler:              deps.Cache.Handler(d.ID, cb, proxy),
+			Handler:              deps.Cache.Handler(d.ID, cb, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses)),
 			allowed:              slices.Clone(allowed),
 		}
 		if cb == cfg.DefaultCacheBehavior {
