@@ -46,6 +46,11 @@ func FuzzHandler(f *testing.F) {
 		{"ListCertificates", `{"MaxItems":1,"NextToken":"Cm5vdA","SortBy":"CREATED_AT","SortOrder":"DESCENDING","CertificateStatuses":["ISSUED"],"Includes":{"keyTypes":["EC_prime256v1"],"keyUsage":["ANY"],"extendedKeyUsage":["NONE"],"exportOption":"DISABLED"}}`},
 		{"ListCertificates", `{"MaxItems":-1e99}`},
 		{"RequestCertificate", `{"DomainName":"example.com"}`},
+		// Tag changes name an unknown certificate, so that they do not write.
+		{"AddTagsToCertificate", `{"CertificateArn":` + arn + `,"Tags":[{"Key":"k","Value":"v"},{"Key":"k2"}]}`},
+		{"RemoveTagsFromCertificate", `{"CertificateArn":` + arn + `,"Tags":[{"Key":"k","Value":"v"},{"Value":"x"}]}`},
+		{"ListTagsForCertificate", `{"CertificateArn":` + storedARN + `}`},
+		{"AddTagsToCertificate", `{"CertificateArn":` + storedARN + `,"Tags":[]}`},
 		{"Nope", `[`},
 		{"ImportCertificate", "\x00\xff"},
 	}

@@ -62,6 +62,12 @@ func (h *Handler) operation(name string) func(context.Context, []byte) (any, err
 		return h.deleteCertificate
 	case "RequestCertificate":
 		return h.requestCertificate
+	case "AddTagsToCertificate":
+		return h.addTagsToCertificate
+	case "RemoveTagsFromCertificate":
+		return h.removeTagsFromCertificate
+	case "ListTagsForCertificate":
+		return h.listTagsForCertificate
 	}
 	return nil
 }
@@ -79,7 +85,7 @@ type importCertificateInput struct {
 	Certificate      *string // base64 blobs
 	CertificateChain *string
 	PrivateKey       *string
-	Tags             []struct{ Key, Value *string }
+	Tags             []tagInput
 }
 
 type importCertificateOutput struct {
@@ -120,16 +126,18 @@ func (h *Handler) importCertificate(ctx context.Context, payload []byte) (any, e
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if len(in.Tags) > 0 {
-		return nil, portico.Errorf(portico.ErrACMValidation, "Portico does not store certificate tags: import the certificate without Tags.")
-	}
 	arn := ""
 	if in.CertificateArn != nil {
 		if arn = *in.CertificateArn; arn == "" {
 			return nil, portico.Errorf(portico.ErrACMInvalidArn, "The CertificateArn is empty: omit it to import a new certificate.")
 		}
 	}
-	c, err := h.Service.ImportCertificate(ctx, arn, cert, chain, key)
+	var c *portico.Certificate
+	if len(in.Tags) > 0 {
+		c, err = h.importWithTags(ctx, arn, cert, chain, key, in.Tags)
+	} else {
+		c, err = h.Service.ImportCertificate(ctx, arn, cert, chain, key)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 // Package cfapi serves CloudFront's 2020-05-31 REST-XML API for
-// distributions, invalidations and cache, origin request and response
-// headers policies, over the control service, so that the AWS SDKs, the
-// AWS CLI and Terraform can manage Portico unchanged.
+// distributions, invalidations, cache, origin request and response headers
+// policies and their tags, over the control service, so that the AWS SDKs,
+// the AWS CLI and Terraform can manage Portico unchanged.
 //
 // Every request has its body read with a limit, is authenticated, and is
 // routed to a handler that returns an error; one function, writeError,
@@ -87,6 +87,7 @@ func (h *Handler) buildMux() {
 		{http.MethodGet, dist + "/{id}/invalidation/{invalidationID}", h.getInvalidation},
 	}
 	routes = append(routes, h.policyRoutes()...)
+	routes = append(routes, h.tagRoutes()...)
 	h.mux = http.NewServeMux()
 	allowed := map[string][]string{}
 	var paths []string

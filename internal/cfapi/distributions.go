@@ -14,10 +14,12 @@ const (
 	maxMaxItems     = 1000
 )
 
-// createDistribution serves CreateDistribution: 201 with Location and ETag.
+// createDistribution serves CreateDistribution, and
+// CreateDistributionWithTags when the query has WithTags: 201 with
+// Location and ETag.
 func (h *Handler) createDistribution(w http.ResponseWriter, r *http.Request, body []byte) error {
 	if r.URL.Query().Has("WithTags") {
-		return portico.Errorf(portico.ErrInvalidArgument, "CreateDistributionWithTags is not supported: create the distribution without tags.")
+		return h.createDistributionWithTags(w, r, body)
 	}
 	cfg, err := decodeDistributionConfig(body)
 	if err != nil {

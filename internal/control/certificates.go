@@ -40,6 +40,12 @@ var acmKeyAlgorithms = []string{
 // The returned Certificate includes the private key; callers must not
 // expose it.
 func (s *Service) ImportCertificate(ctx context.Context, arn string, certPEM, chainPEM, keyPEM []byte) (*portico.Certificate, error) {
+	return s.importCertificate(ctx, arn, certPEM, chainPEM, keyPEM, nil)
+}
+
+// importCertificate is ImportCertificate, storing tags (already checked)
+// with a new certificate.
+func (s *Service) importCertificate(ctx context.Context, arn string, certPEM, chainPEM, keyPEM []byte, tags []Tag) (*portico.Certificate, error) {
 	var id string
 	if arn != "" {
 		var err error
@@ -60,8 +66,10 @@ func (s *Service) ImportCertificate(ctx context.Context, arn string, certPEM, ch
 		id = newUUID()
 		c.ARN = "arn:aws:acm:" + s.Region + ":" + s.AccountID + ":certificate/" + id
 		c.CreatedAt = now
-		conds := []store.Cmp{{Key: keyCertificate + id}, {Key: keyCertUse + id}}
-		if _, err := s.Store.Txn(ctx, conds, []store.Op{putJSON(keyCertificate+id, c)}); err != nil {
+		t := txn{conds: []store.Cmp{{Key: keyCertificate + id}, {Key: keyCertUse + id}}}
+		t.put(keyCertificate+id, c)
+		putTags(&t, c.ARN, tags)
+		if _, err := s.Store.Txn(ctx, t.conds, t.ops); err != nil {
 			return nil, fmt.Errorf("control: importing certificate %s: %w", c.ARN, err)
 		}
 		s.certLogger().InfoContext(ctx, "certificate imported", "arn", c.ARN, "domain", c.DomainName)
@@ -149,7 +157,7 @@ func (s *Service) DeleteCertificate(ctx context.Context, arn string) error {
 			return portico.Errorf(portico.ErrResourceInUse, "Certificate %s is in use by %s.", arn, strings.Join(s.inUseARNs(users), ", "))
 		}
 		conds := []store.Cmp{{Key: kv.Key, ModRev: kv.ModRev}, {Key: keyCertUse + id, ModRev: useKV.ModRev}}
-		ops := []store.Op{{Key: kv.Key, Delete: true}, {Key: keyCertUse + id, Delete: true}}
+		ops := []store.Op{{Key: kv.Key, Delete: true}, {Key: keyCertUse + id, Delete: true}, {Key: keyTags + arn, Delete: true}}
 		_, err = s.Store.Txn(ctx, conds, ops)
 		if errors.Is(err, store.ErrConflict) {
 			continue

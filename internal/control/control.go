@@ -95,6 +95,11 @@ const (
 	keyHeadersPolicy = "headerspolicy/" // headerspolicy/<ID> → portico.ResponseHeadersPolicy (JSON)
 	keyPolicyName    = "policyname/"    // policyname/<kind prefix><Name> → policy ID: names are unique per kind
 	keyPolicyUse     = "policyuse/"     // policyuse/<policy ID> → JSON []string of the IDs of distributions using it
+
+	// tags/<ARN> → JSON []Tag sorted by key, for a distribution, custom
+	// policy or certificate with at least one tag. Written with the
+	// resource when it is created with tags, and deleted with it.
+	keyTags = "tags/"
 )
 
 func (s *Service) now() time.Time {

@@ -33,6 +33,12 @@ var errContention = errors.New("too many concurrent changes, try again")
 // with a new ID, domain name and ETag. The distribution is InProgress until
 // every edge serves it.
 func (s *Service) CreateDistribution(ctx context.Context, cfg *portico.DistributionConfig) (*portico.Distribution, error) {
+	return s.createDistribution(ctx, cfg, nil)
+}
+
+// createDistribution is CreateDistribution, storing tags (already checked)
+// with the distribution.
+func (s *Service) createDistribution(ctx context.Context, cfg *portico.DistributionConfig, tags []Tag) (*portico.Distribution, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -75,6 +81,7 @@ func (s *Service) CreateDistribution(ctx context.Context, cfg *portico.Distribut
 		}
 		t.put(keyDistribution+id, d)
 		t.putString(keyCallerRef+cfg.CallerReference, id)
+		putTags(&t, d.ARN, tags)
 		rev, err := s.Store.Txn(ctx, t.conds, t.ops)
 		if err != nil {
 			return err
@@ -199,6 +206,7 @@ func (s *Service) DeleteDistribution(ctx context.Context, id, ifMatch string) er
 		t.require(keyTombstone+id, 0)
 		t.putString(keyTombstone+id, "")
 		t.del(keyCallerRef + d.Config.CallerReference)
+		t.del(keyTags + d.ARN)
 		for _, alias := range d.Config.AliasList() {
 			t.del(keyAlias + alias)
 		}

@@ -17,6 +17,8 @@ import (
 type policyKind[C any] struct {
 	noun   string // "cache policy", for messages and logs
 	prefix string // store key prefix, also the kind's part of its name claims
+	// arnType is the kind's resource type in ARNs: "cache-policy".
+	arnType string
 
 	// CloudFront's error codes for the kind.
 	noSuch, exists, inUse, tooMany, tooManyDistributions string
@@ -30,7 +32,7 @@ type policyKind[C any] struct {
 
 func cachePolicies() *policyKind[portico.CachePolicyConfig] {
 	return &policyKind[portico.CachePolicyConfig]{
-		noun: "cache policy", prefix: keyCachePolicy,
+		noun: "cache policy", arnType: "cache-policy", prefix: keyCachePolicy,
 		noSuch: portico.ErrNoSuchCachePolicy, exists: portico.ErrCachePolicyAlreadyExists, inUse: portico.ErrCachePolicyInUse,
 		tooMany: portico.ErrTooManyCachePolicies, tooManyDistributions: portico.ErrTooManyDistributionsAssociatedToCachePolicy,
 		limit:    portico.MaxCachePolicies,
@@ -42,7 +44,7 @@ func cachePolicies() *policyKind[portico.CachePolicyConfig] {
 
 func originRequestPolicies() *policyKind[portico.OriginRequestPolicyConfig] {
 	return &policyKind[portico.OriginRequestPolicyConfig]{
-		noun: "origin request policy", prefix: keyOriginPolicy,
+		noun: "origin request policy", arnType: "origin-request-policy", prefix: keyOriginPolicy,
 		noSuch: portico.ErrNoSuchOriginRequestPolicy, exists: portico.ErrOriginRequestPolicyAlreadyExists, inUse: portico.ErrOriginRequestPolicyInUse,
 		tooMany: portico.ErrTooManyOriginRequestPolicies, tooManyDistributions: portico.ErrTooManyDistributionsAssociatedToOriginRequestPolicy,
 		limit:    portico.MaxOriginRequestPolicies,
@@ -54,7 +56,7 @@ func originRequestPolicies() *policyKind[portico.OriginRequestPolicyConfig] {
 
 func responseHeadersPolicies() *policyKind[portico.ResponseHeadersPolicyConfig] {
 	return &policyKind[portico.ResponseHeadersPolicyConfig]{
-		noun: "response headers policy", prefix: keyHeadersPolicy,
+		noun: "response headers policy", arnType: "response-headers-policy", prefix: keyHeadersPolicy,
 		noSuch: portico.ErrNoSuchResponseHeadersPolicy, exists: portico.ErrResponseHeadersPolicyAlreadyExists, inUse: portico.ErrResponseHeadersPolicyInUse,
 		tooMany: portico.ErrTooManyResponseHeadersPolicies, tooManyDistributions: portico.ErrTooManyDistributionsAssociatedToResponseHeadersPolicy,
 		limit:    portico.MaxResponseHeadersPolicies,
@@ -317,6 +319,7 @@ func deletePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 		t.del(kv.Key)
 		t.del(keyPolicyName + k.prefix + k.name(&p.Config))
 		t.del(useKV.Key)
+		t.del(keyTags + s.cloudFrontARN(k.arnType, id))
 		_, err = s.Store.Txn(ctx, t.conds, t.ops)
 		return err
 	})
