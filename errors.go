@@ -67,6 +67,8 @@ const (
 	ErrInvalidRequiredProtocol        = "InvalidRequiredProtocol"
 	ErrInvalidURI                     = "InvalidURI"
 	ErrServiceUnavailable             = "ServiceUnavailable"
+	ErrInvalidTagging                 = "InvalidTagging"
+	ErrNoSuchResource                 = "NoSuchResource"
 
 	// ACM's codes.
 	ErrResourceNotFound   = "ResourceNotFoundException"
@@ -75,6 +77,8 @@ const (
 	ErrACMInvalidArn      = "InvalidArnException"
 	ErrACMInvalidParam    = "InvalidParameterException"
 	ErrACMRequestInFlight = "RequestInProgressException"
+	ErrACMInvalidTag      = "InvalidTagException"
+	ErrACMTooManyTags     = "TooManyTagsException"
 )
 
 var statuses = map[string]int{
@@ -87,6 +91,7 @@ var statuses = map[string]int{
 	ErrNoSuchDistribution:             http.StatusNotFound,
 	ErrNoSuchInvalidation:             http.StatusNotFound,
 	ErrNoSuchOrigin:                   http.StatusNotFound,
+	ErrNoSuchResource:                 http.StatusNotFound,
 	ErrCNAMEAlreadyExists:             http.StatusConflict,
 	ErrDistributionAlreadyExists:      http.StatusConflict,
 	ErrDistributionNotDisabled:        http.StatusConflict,

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"unicode"
@@ -23,14 +22,6 @@ const (
 	reservedTagNS = "aws:"
 )
 
-// Error codes of tagging that the root package does not name.
-const (
-	errCodeInvalidTagging = "InvalidTagging"       // CloudFront, 400
-	errCodeNoSuchResource = "NoSuchResource"       // CloudFront, 404
-	errCodeInvalidTag     = "InvalidTagException"  // ACM, 400
-	errCodeTooManyTags    = "TooManyTagsException" // ACM, 400
-)
-
 // Tag is a key-value pair attached to a distribution or certificate.
 type Tag struct {
 	Key   string
@@ -46,15 +37,15 @@ type tagProblem struct {
 
 // cloudFront renders p as CloudFront does: InvalidTagging for every kind.
 func (p *tagProblem) cloudFront() *portico.Error {
-	return portico.Errorf(errCodeInvalidTagging, "%s", p.msg)
+	return portico.Errorf(portico.ErrInvalidTagging, "%s", p.msg)
 }
 
 // acm renders p as ACM does.
 func (p *tagProblem) acm() *portico.Error {
 	if p.tooMany {
-		return portico.Errorf(errCodeTooManyTags, "%s", p.msg)
+		return portico.Errorf(portico.ErrACMTooManyTags, "%s", p.msg)
 	}
-	return portico.Errorf(errCodeInvalidTag, "%s", p.msg)
+	return portico.Errorf(portico.ErrACMInvalidTag, "%s", p.msg)
 }
 
 // checkTags applies AWS's rules to tags a request sets: keys of 1 to 128
@@ -344,11 +335,7 @@ func isTaggableID(id string) bool {
 }
 
 func errNoSuchResource(arn string) *portico.Error {
-	return &portico.Error{
-		Code:    errCodeNoSuchResource,
-		Message: fmt.Sprintf("The specified resource %s does not exist.", shortTagText(arn)),
-		Status:  http.StatusNotFound,
-	}
+	return portico.Errorf(portico.ErrNoSuchResource, "The specified resource %s does not exist.", shortTagText(arn))
 }
 
 // ACM.

@@ -107,7 +107,7 @@ func TestDistributionTags(t *testing.T) {
 	if got := e.keys(t, keyTags); len(got) != 0 {
 		t.Fatalf("tag keys after DeleteDistribution = %v", got)
 	}
-	e.wantUnchanged(t, errCodeNoSuchResource, 404, func() error { return e.svc.TagResource(ctx, d.ARN, []Tag{{"a", "b"}}) })
+	e.wantUnchanged(t, portico.ErrNoSuchResource, 404, func() error { return e.svc.TagResource(ctx, d.ARN, []Tag{{"a", "b"}}) })
 }
 
 func TestCreateDistributionWithoutTags(t *testing.T) {
@@ -138,11 +138,11 @@ func TestDistributionTagErrors(t *testing.T) {
 		status int
 		call   func() error
 	}{
-		{"create: empty key", errCodeInvalidTagging, 400, func() error {
+		{"create: empty key", portico.ErrInvalidTagging, 400, func() error {
 			_, err := e.svc.CreateDistributionWithTags(ctx, seedConfig("ref2", ""), []Tag{{"", "v"}})
 			return err
 		}},
-		{"create: 51 tags", errCodeInvalidTagging, 400, func() error {
+		{"create: 51 tags", portico.ErrInvalidTagging, 400, func() error {
 			_, err := e.svc.CreateDistributionWithTags(ctx, seedConfig("ref2", ""), manyTags(51))
 			return err
 		}},
@@ -156,50 +156,50 @@ func TestDistributionTagErrors(t *testing.T) {
 			_, err := e.svc.CreateDistributionWithTags(ctx, seedConfig("ref", ""), []Tag{{"a", "b"}})
 			return err
 		}},
-		{"tag: key too long", errCodeInvalidTagging, 400, func() error {
+		{"tag: key too long", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{strings.Repeat("k", 129), "v"}})
 		}},
-		{"tag: value too long", errCodeInvalidTagging, 400, func() error {
+		{"tag: value too long", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{"k", strings.Repeat("v", 257)}})
 		}},
-		{"tag: bad character", errCodeInvalidTagging, 400, func() error {
+		{"tag: bad character", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{"k", "a;b"}})
 		}},
-		{"tag: invalid UTF-8", errCodeInvalidTagging, 400, func() error {
+		{"tag: invalid UTF-8", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{"k\xff", "v"}})
 		}},
-		{"tag: reserved prefix", errCodeInvalidTagging, 400, func() error {
+		{"tag: reserved prefix", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{"aws:created", "v"}})
 		}},
-		{"tag: duplicate key", errCodeInvalidTagging, 400, func() error {
+		{"tag: duplicate key", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{"x", "1"}, {"x", "2"}})
 		}},
-		{"tag: 51st tag", errCodeInvalidTagging, 400, func() error {
+		{"tag: 51st tag", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.TagResource(ctx, d.ARN, []Tag{{"x", "1"}, {"y", "2"}})
 		}},
-		{"tag: unknown distribution", errCodeNoSuchResource, 404, func() error {
+		{"tag: unknown distribution", portico.ErrNoSuchResource, 404, func() error {
 			return e.svc.TagResource(ctx, other, []Tag{{"a", "b"}})
 		}},
-		{"tag: other account", errCodeNoSuchResource, 404, func() error {
+		{"tag: other account", portico.ErrNoSuchResource, 404, func() error {
 			return e.svc.TagResource(ctx, strings.Replace(d.ARN, "123456789012", "210987654321", 1), []Tag{{"a", "b"}})
 		}},
-		{"tag: certificate ARN", errCodeNoSuchResource, 404, func() error {
+		{"tag: certificate ARN", portico.ErrNoSuchResource, 404, func() error {
 			return e.svc.TagResource(ctx, "arn:aws:acm:us-east-1:123456789012:certificate/x", []Tag{{"a", "b"}})
 		}},
 		{"tag: no ARN", portico.ErrInvalidArgument, 400, func() error {
 			return e.svc.TagResource(ctx, "", []Tag{{"a", "b"}})
 		}},
-		{"untag: bad key", errCodeInvalidTagging, 400, func() error {
+		{"untag: bad key", portico.ErrInvalidTagging, 400, func() error {
 			return e.svc.UntagResource(ctx, d.ARN, []string{""})
 		}},
-		{"untag: unknown distribution", errCodeNoSuchResource, 404, func() error {
+		{"untag: unknown distribution", portico.ErrNoSuchResource, 404, func() error {
 			return e.svc.UntagResource(ctx, other, []string{"k00"})
 		}},
-		{"list: unknown distribution", errCodeNoSuchResource, 404, func() error {
+		{"list: unknown distribution", portico.ErrNoSuchResource, 404, func() error {
 			_, err := e.svc.ListTagsForResource(ctx, other)
 			return err
 		}},
-		{"list: malformed ARN", errCodeNoSuchResource, 404, func() error {
+		{"list: malformed ARN", portico.ErrNoSuchResource, 404, func() error {
 			_, err := e.svc.ListTagsForResource(ctx, "arn:aws:cloudfront::123456789012:distribution/e/../x")
 			return err
 		}},
@@ -254,11 +254,11 @@ func TestCertificateTagErrors(t *testing.T) {
 		code string
 		call func() error
 	}{
-		{"import: bad tag", errCodeInvalidTag, func() error {
+		{"import: bad tag", portico.ErrACMInvalidTag, func() error {
 			_, err := e.svc.ImportCertificateWithTags(ctx, l.CertPEM, nil, l.KeyPEM, []Tag{{"k", "<script>"}})
 			return err
 		}},
-		{"import: 51 tags", errCodeTooManyTags, func() error {
+		{"import: 51 tags", portico.ErrACMTooManyTags, func() error {
 			_, err := e.svc.ImportCertificateWithTags(ctx, l.CertPEM, nil, l.KeyPEM, manyTags(51))
 			return err
 		}},
@@ -266,10 +266,10 @@ func TestCertificateTagErrors(t *testing.T) {
 			_, err := e.svc.ImportCertificateWithTags(ctx, []byte("junk"), nil, l.KeyPEM, []Tag{{"a", "b"}})
 			return err
 		}},
-		{"add: 51st tag", errCodeTooManyTags, func() error {
+		{"add: 51st tag", portico.ErrACMTooManyTags, func() error {
 			return e.svc.AddTagsToCertificate(ctx, arn, []Tag{{"new", "v"}})
 		}},
-		{"add: reserved prefix", errCodeInvalidTag, func() error {
+		{"add: reserved prefix", portico.ErrACMInvalidTag, func() error {
 			return e.svc.AddTagsToCertificate(ctx, arn, []Tag{{"AWS:x", "v"}})
 		}},
 		{"add: unknown certificate", portico.ErrResourceNotFound, func() error {
@@ -281,7 +281,7 @@ func TestCertificateTagErrors(t *testing.T) {
 		{"add: bad ARN", portico.ErrACMInvalidArn, func() error {
 			return e.svc.AddTagsToCertificate(ctx, "arn:aws:cloudfront::1:distribution/E1", []Tag{{"a", "b"}})
 		}},
-		{"remove: bad key", errCodeInvalidTag, func() error {
+		{"remove: bad key", portico.ErrACMInvalidTag, func() error {
 			return e.svc.RemoveTagsFromCertificate(ctx, arn, []RemoveTag{{Key: strings.Repeat("k", 129)}})
 		}},
 		{"remove: unknown certificate", portico.ErrResourceNotFound, func() error {
@@ -308,7 +308,7 @@ func FuzzCheckTags(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, value string) {
 		p := checkTags([]Tag{{key, value}})
 		if p != nil {
-			if p.cloudFront().Code != errCodeInvalidTagging || p.acm().Code != errCodeInvalidTag || p.msg == "" {
+			if p.cloudFront().Code != portico.ErrInvalidTagging || p.acm().Code != portico.ErrACMInvalidTag || p.msg == "" {
 				t.Fatalf("problem %+v renders wrongly", p)
 			}
 			return
@@ -335,7 +335,7 @@ func TestPolicyTags(t *testing.T) {
 	t.Run("origin", func(t *testing.T) { testPolicyTags(t, e, originOps(e.svc), "origin-request-policy") })
 	t.Run("headers", func(t *testing.T) { testPolicyTags(t, e, headersOps(e.svc), "response-headers-policy") })
 	managed := "arn:aws:cloudfront::123456789012:cache-policy/" + portico.ManagedCachingOptimized
-	e.wantUnchanged(t, errCodeNoSuchResource, 404, func() error { return e.svc.TagResource(ctx, managed, []Tag{{"a", "b"}}) })
+	e.wantUnchanged(t, portico.ErrNoSuchResource, 404, func() error { return e.svc.TagResource(ctx, managed, []Tag{{"a", "b"}}) })
 }
 
 func testPolicyTags[C any](t *testing.T, e *distEnv, ops policyOps[C], arnType string) {
@@ -356,7 +356,7 @@ func testPolicyTags[C any](t *testing.T, e *distEnv, ops policyOps[C], arnType s
 	if got := e.keys(t, keyTags); len(got) != 0 {
 		t.Fatalf("tag keys after deleting the policy = %v", got)
 	}
-	e.wantUnchanged(t, errCodeNoSuchResource, 404, func() error {
+	e.wantUnchanged(t, portico.ErrNoSuchResource, 404, func() error {
 		_, err := e.svc.ListTagsForResource(ctx, arn)
 		return err
 	})
