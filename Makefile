@@ -35,3 +35,15 @@ run:
 # whole history for linearizability.
 crash-soak:
 	PORTICO_CRASH_CYCLES=100 $(GO) test -count=1 -timeout 60m -v -run 'Kill9|Linearizable' ./internal/crashtest
+
+# bench runs Portico side by side with nginx, Varnish and HAProxy on this
+# machine (about 10 minutes on 2 cores) and writes the results to
+# bench/results; see the README's "Benchmarks". bench-quick runs every case
+# for 2 s without writing results, to check that the harness works: CI runs
+# it after `make test` (.ci/run).
+.PHONY: bench bench-quick
+bench:
+	bash bench/run
+
+bench-quick:
+	bash bench/run --quick
