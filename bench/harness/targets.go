@@ -86,7 +86,9 @@ func (b *bench) startPortico(ctx context.Context) (*target, error) {
 		"--api", b.addrs.porticoAPI, "--http", b.addrs.porticoHTTP, "--https", b.addrs.porticoHTTPS,
 		"--dns", b.addrs.porticoDNS,
 		"--origin-ca", b.pki.CA, "--origin-resolve", originName+"=127.0.0.1",
-		"--cache-memory", strconv.FormatInt(int64(b.cfg.cacheMB)<<20, 10))
+		"--cache-memory", strconv.FormatInt(int64(b.cfg.cacheMB)<<20, 10),
+		// Every peer logs each request, so Portico does too.
+		"--access-log")
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func TestSeedWalkthrough(t *testing.T) {
 	}
 	dataDir := filepath.Join(dir, "data")
 	env := []string{"PORTICO_ACCESS_KEY_ID=" + accessKeyID, "PORTICO_SECRET_ACCESS_KEY=" + secretKey}
-	args := []string{"--origin-ca", caFile, "--origin-resolve", originDomain + "=127.0.0.1"}
+	args := []string{"--origin-ca", caFile, "--origin-resolve", originDomain + "=127.0.0.1", "--access-log"}
 	p := startPortico(t, dataDir, env, args...)
 	cf, certs := clients(p.api)
 

@@ -49,6 +49,7 @@ type serveConfig struct {
 	originResolve map[string]netip.Addr
 	cacheBytes    int64
 	cacheDisk     int64
+	accessLog     bool
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -66,6 +67,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	resolve := fs.String("origin-resolve", "", "comma-separated `host=ip` pairs: connect to ip for origin host, as curl --resolve does; TLS is still verified for host")
 	fs.Int64Var(&c.cacheBytes, "cache-memory", 256<<20, "memory `bytes` of the response cache")
 	fs.Int64Var(&c.cacheDisk, "cache-disk", 1<<30, "disk `bytes` of the response cache, kept in the data directory across restarts; 0 turns the disk tier off")
+	fs.BoolVar(&c.accessLog, "access-log", false, "log one line per viewer request to standard error (method, host, path without query, status, bytes, duration, cache result)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -206,6 +208,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log: log,
 	}
 	edge := &edgeserver.Server{Snapshot: watcher.Current, DefaultCertificate: edgeCert, Log: log}
+	if cfg.accessLog {
+		edge.AccessLog = log
+	}
 	edgeHTTP, edgeHTTPS := edge.HTTPServer(), edge.HTTPSServer()
 	dns := &dnsserver.Server{Zone: cfg.edgeDomain, Addrs: cfg.publicIPs, Names: currentNames(watcher), Log: log}
 	dnsAddr, err := dns.Listen(cfg.dnsAddr)

@@ -151,9 +151,13 @@ type Server struct {
 	DefaultCertificate *tls.Certificate
 	// Pop is the X-Amz-Cf-Pop value; empty means DefaultPop.
 	Pop string
-	// Log receives the access log (one Info line per request) and server
-	// errors; nil discards them.
+	// Log receives server errors; nil discards them.
 	Log *slog.Logger
+	// AccessLog receives one Info line per request (ID, method, host, path
+	// without the query, status, bytes, duration, cache result; never a
+	// header value); nil turns the access log off, as CloudFront's standard
+	// logging is off until enabled. It costs a formatted write per request.
+	AccessLog *slog.Logger
 	// Limits overrides the default limits and timeouts.
 	Limits Limits
 

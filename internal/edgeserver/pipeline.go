@@ -21,6 +21,7 @@ type pipeline struct {
 	snapshot func() *snapshot.Snapshot
 	secure   bool // the HTTPS listener
 	log      *slog.Logger
+	access   *slog.Logger // nil: no access log
 	lim      *limits
 
 	// Response header values rendered once, shared by every response.
@@ -33,7 +34,7 @@ func (s *Server) newPipeline(secure bool) *pipeline {
 	if pop == "" {
 		pop = DefaultPop
 	}
-	p := &pipeline{snapshot: s.Snapshot, secure: secure, log: s.logger(), lim: s.limits(), pop: []string{pop}}
+	p := &pipeline{snapshot: s.Snapshot, secure: secure, log: s.logger(), access: s.AccessLog, lim: s.limits(), pop: []string{pop}}
 	p.pop = p.pop[:1:1]
 	p.via11, p.via20 = viaValues(pop)
 	return p
@@ -378,10 +379,10 @@ func (p *pipeline) render(w *responseWriter, err error) {
 // query, which may carry tokens, and no header values.
 func (p *pipeline) accessLog(r *http.Request, w *responseWriter, d time.Duration) {
 	ctx := r.Context()
-	if !p.log.Enabled(ctx, slog.LevelInfo) {
+	if p.access == nil || !p.access.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	p.log.LogAttrs(ctx, slog.LevelInfo, "request",
+	p.access.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("id", w.id[0]),
 		slog.String("proto", r.Proto),
 		slog.String("method", r.Method),
