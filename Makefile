@@ -22,6 +22,12 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# fuzz runs every native fuzz target for FUZZTIME each (default 10s; CI
+# runs 2s each). For a long run: make fuzz FUZZTIME=10m.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
 build:
 	$(GO) build -o bin/portico ./cmd/portico
 

@@ -28,7 +28,7 @@ func newLargeCache(tb testing.TB, n int) *largeCache {
 	tb.Helper()
 	c := New(1<<40, nil)
 	b := behavior(0, 86400, 31536000, forwarded(false, "none"))
-	h := c.Handler(testScope, b, http.NotFoundHandler()).(*handler)
+	h := legacyHandler(c, testScope, b, http.NotFoundHandler()).(*handler)
 	r := httptest.NewRequest("GET", "https://h.example/", nil)
 	r.Header.Set("Accept-Encoding", "gzip, br")
 	header := newFields(http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"max-age=86400"}}, nil)
@@ -184,7 +184,7 @@ func BenchmarkMemoryPerObject(b *testing.B) {
 	})
 	for b.Loop() {
 		c := New(1<<40, nil)
-		h := c.Handler(testScope, behavior(0, 86400, 31536000, forwarded(false, "none")), originH)
+		h := legacyHandler(c, testScope, behavior(0, 86400, 31536000, forwarded(false, "none")), originH)
 		w := &benchWriter{h: http.Header{}}
 		r := httptest.NewRequest("GET", "https://static.example.com/", nil)
 		r.Header.Set("Accept-Encoding", "gzip, deflate, br")
@@ -219,7 +219,7 @@ func BenchmarkHitWithStatus(b *testing.B) {
 		w.Header().Set("Cache-Control", "max-age=3600")
 		io.WriteString(w, "x")
 	})
-	h := c.Handler(testScope, defaults(), origin)
+	h := legacyHandler(c, testScope, defaults(), origin)
 	r := httptest.NewRequest("GET", "https://h.example/x", nil)
 	w := &benchWriter{h: http.Header{}}
 	h.ServeHTTP(w, r)

@@ -1,15 +1,19 @@
 // Package httpcache is Portico's response cache: RFC 9111 with
 // CloudFront's cache keys, TTL and error-caching rules where CloudFront has
 // them (DG Expiration, header-caching, Cookies, QueryStringParameters,
-// HTTPStatusCodes, ServingCompressedFiles), with safety rules stricter than
-// CloudFront's.
+// controlling-the-cache-key, HTTPStatusCodes, ServingCompressedFiles), with
+// safety rules stricter than CloudFront's. A behaviour's key and TTLs come
+// from its legacy ForwardedValues or its cache and origin request policies,
+// as portico.ResolveBehavior resolves them.
 //
 // Keys. Responses to the behaviour's cached methods (GET and HEAD, and
 // OPTIONS when listed) are keyed on the distribution (scope), host, path,
-// the forwarded query string or its QueryStringCacheKeys, the forwarded
-// cookies as the origin receives them, the whitelisted header values (names
-// case-insensitive, values case-sensitive) and the normalised
-// Accept-Encoding. A response that varies on other request fields is
+// the keyed query string parameters (all, a whitelist such as legacy
+// QueryStringCacheKeys, or all but some), the keyed cookies as the origin
+// receives them, the keyed header values (names case-insensitive, values
+// case-sensitive) and the normalised Accept-Encoding. What an origin
+// request policy forwards besides is not in the key; a response that
+// varies on it, or on other request fields, is
 // stored once per variant of them (RFC 9111 §4.1). A HEAD is answered from
 // the GET's entry. Viewer Cache-Control and Pragma are ignored, as
 // CloudFront ignores them.
@@ -48,8 +52,8 @@
 // stores the response without it), no-store or unqualified private, even
 // when MinTTL > 0; Vary: *; a 206; a response to a request carrying
 // Authorization unless Authorization is whitelisted (and so in the key);
-// anything when the behaviour forwards all headers ("*") or uses a cache
-// policy, which this package does not read yet; and any body that did not
+// anything when the behaviour keys on all headers (legacy "*") or its
+// cache policy disables caching (MaxTTL 0); and any body that did not
 // arrive whole (Content-Length mismatch, a broken chunked body, the viewer
 // gone) or is larger than the object size limit.
 //
@@ -58,8 +62,10 @@
 // Cache-Status member (e.g. "portico; hit; ttl=42", "portico;
 // fwd=uri-miss; stored", "portico; fwd=bypass; detail=method"); responses
 // from the cache carry Age. The Vary sent to viewers keeps only
-// Accept-Encoding, Cookie, User-Agent and whitelisted header names, as
-// CloudFront's does. Behaviours with Compress get gzip or br.
+// Accept-Encoding, Cookie, User-Agent and whitelisted header names (under
+// policies, the forwarded header names), as CloudFront's does. Behaviours
+// with Compress get gzip or br (under policies, those of the two the cache
+// policy normalises Accept-Encoding to).
 //
 // Storage. Memory is bounded by a byte budget, with S3-FIFO eviction,
 // which keeps a scan from flushing what is popular. An optional disk tier

@@ -398,7 +398,7 @@ func TestPurge(t *testing.T) {
 	h := newHarness(t, 64<<20, b, func(w http.ResponseWriter, r *http.Request, now time.Time) {
 		io.WriteString(w, r.URL.Path)
 	})
-	other := h.serve(h.cache.Handler("OTHERDIST", b, h.proxy(b)))
+	other := h.serve(legacyHandler(h.cache, "OTHERDIST", b, h.proxy(b)))
 	targets := []struct {
 		target  string
 		headers []string
@@ -553,7 +553,7 @@ func TestNotCachedMethods(t *testing.T) {
 
 	withOptions := defaults()
 	withOptions.AllowedMethods.CachedMethods = &portico.Methods{Quantity: 3, Items: []string{"GET", "HEAD", "OPTIONS"}}
-	url := h.serve(h.cache.Handler("OPTIONSDIST", withOptions, h.proxy(withOptions)))
+	url := h.serve(legacyHandler(h.cache, "OPTIONSDIST", withOptions, h.proxy(withOptions)))
 	h.do("OPTIONS", url, "/opt")
 	if resp, body := h.do("OPTIONS", url, "/opt"); resp.Header.Get("X-Cache") != hit || body != "OPTIONS" {
 		t.Errorf("cached OPTIONS: X-Cache %q, body %q", resp.Header.Get("X-Cache"), body)
@@ -569,7 +569,7 @@ func TestNotCachedMethods(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	downURL := h.serve(h.cache.Handler("DOWNDIST", b, h.proxyTo(b, dead)))
+	downURL := h.serve(legacyHandler(h.cache, "DOWNDIST", b, h.proxyTo(b, dead)))
 	for _, method := range []string{"GET", "POST", "GET"} {
 		if resp, _ := h.do(method, downURL, "/"); resp.StatusCode != http.StatusBadGateway || resp.Header.Get("X-Cache") != errorXC {
 			t.Errorf("%s to a failing origin: %d, X-Cache %q", method, resp.StatusCode, resp.Header.Get("X-Cache"))
@@ -584,7 +584,7 @@ func TestEdgeHeadersNotStored(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=600")
 		io.WriteString(w, "x")
 	})
-	handler := h.cache.Handler("EDGEDIST", defaults(), h.proxy(defaults()))
+	handler := legacyHandler(h.cache, "EDGEDIST", defaults(), h.proxy(defaults()))
 	n := 0
 	var mu sync.Mutex
 	url := h.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -69,7 +69,7 @@ func compressible(status int, hd http.Header) bool {
 }
 
 // coding returns the coding to compress with for a viewer's normalised
-// Accept-Encoding (see origin.AcceptEncoding), or "".
+// Accept-Encoding (see keySpec.acceptEncoding), or "".
 func coding(acceptEncoding string) string {
 	switch {
 	case strings.Contains(acceptEncoding, "br"):

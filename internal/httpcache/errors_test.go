@@ -77,7 +77,7 @@ func TestErrorCaching(t *testing.T) {
 				}
 				cer.Quantity = len(cer.Items)
 			}
-			h.url = h.serve(h.cache.Handler(testScope, b, h.proxy(b), WithCustomErrorResponses(cer)))
+			h.url = h.serve(legacyHandler(h.cache, testScope, b, h.proxy(b), WithCustomErrorResponses(cer)))
 			steps := []exchangeStep{{target: "/e", status: tt.status, body: "v1", xcache: miss, origin: 1}}
 			if tt.fresh == 0 {
 				steps = append(steps, exchangeStep{target: "/e", status: tt.status, body: "v1", xcache: miss, origin: 2})

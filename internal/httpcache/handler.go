@@ -36,8 +36,9 @@ type handler struct {
 	// that carries it may be cached: the value is in the key.
 	authKeyed bool
 	// compress is true when the behaviour compresses (Compress) and does
-	// not forward Accept-Encoding as sent (CloudFront then does not
-	// compress, DG ServingCompressedFiles).
+	// not key on Accept-Encoding as sent (CloudFront then does not
+	// compress, DG ServingCompressedFiles); under policies, only when
+	// the cache policy normalises Accept-Encoding.
 	compress bool
 	// conditionals is false when the behaviour forwards cookies:
 	// CloudFront then does not answer viewers' conditional requests from
@@ -47,10 +48,13 @@ type handler struct {
 
 // Handler returns a handler that answers requests of behaviour b in scope
 // (a distribution ID) from the cache when it can and passes them to next
-// (the origin) otherwise, storing what may be stored. Behaviours that
-// forward all headers ("*") or use a cache policy instead of
-// ForwardedValues are not cached; their requests pass through with X-Cache
-// "Miss from portico".
+// (the origin) otherwise, storing what may be stored. pol is what b keys
+// its cache on and forwards, and its TTLs, as portico.ResolveBehavior
+// resolves them from b's legacy ForwardedValues and TTLs or from its cache
+// and origin request policies; next must forward what pol says (see
+// origin.New). Behaviours that key on all headers (legacy "*") or whose
+// cache policy disables caching (MaxTTL 0) are not cached; their requests
+// pass through with X-Cache "Miss from portico".
 //
 // Concurrent misses for one key make one origin request (CloudFront's
 // request collapsing): the others wait for it, at most the collapse
@@ -64,10 +68,9 @@ type handler struct {
 // that does not answer in time, through origin.ErrorWriter, which the
 // cache's ResponseWriter implements: the cache then answers with a stale
 // response when it has one, and the proxy writes nothing.
-func (c *Cache) Handler(scope string, b *portico.CacheBehavior, next http.Handler, opts ...HandlerOption) http.Handler {
-	h := &handler{c: c, sc: c.scope(scope), next: next, spec: newKeySpec(scope, b.ForwardedValues)}
-	minTTL, defTTL, maxTTL := b.TTLs()
-	h.ttl = ttlRules{min: time.Duration(minTTL) * time.Second, def: time.Duration(defTTL) * time.Second, max: time.Duration(maxTTL) * time.Second}
+func (c *Cache) Handler(scope string, b *portico.CacheBehavior, pol portico.ResolvedPolicy, next http.Handler, opts ...HandlerOption) http.Handler {
+	h := &handler{c: c, sc: c.scope(scope), next: next, spec: newKeySpec(scope, &pol)}
+	h.ttl = ttlRules{min: time.Duration(pol.MinTTL) * time.Second, def: time.Duration(pol.DefaultTTL) * time.Second, max: time.Duration(pol.MaxTTL) * time.Second}
 	for _, opt := range opts {
 		opt(h)
 	}
@@ -75,11 +78,15 @@ func (c *Cache) Handler(scope string, b *portico.CacheBehavior, next http.Handle
 	h.head = slices.Contains(cached, http.MethodHead)
 	h.options = slices.Contains(cached, http.MethodOptions)
 	h.authKeyed = h.spec.keyed("Authorization")
-	fv := b.ForwardedValues
-	h.enabled = c.maxBytes > 0 && fv != nil && slices.Contains(cached, http.MethodGet) &&
-		(fv.Headers == nil || !slices.Contains(fv.Headers.Items, "*"))
-	h.conditionals = h.spec.cookies == nil || (h.spec.cookies.Forward != "all" && h.spec.cookies.Forward != "whitelist")
-	h.compress = b.Compress != nil && *b.Compress && !h.spec.aeWhitelisted
+	h.enabled = c.maxBytes > 0 && slices.Contains(cached, http.MethodGet) && pol.Key.Caches() &&
+		(pol.Legacy || pol.MaxTTL > 0)
+	h.conditionals = pol.Forward.Cookies.Mode == portico.SelectNone
+	if fv := b.ForwardedValues; pol.Legacy && fv != nil && fv.Cookies != nil {
+		// A whitelist of no names selects none, yet counts as forwarding.
+		h.conditionals = fv.Cookies.Forward != "all" && fv.Cookies.Forward != "whitelist"
+	}
+	h.compress = b.Compress != nil && *b.Compress && !h.spec.keyed("Accept-Encoding") &&
+		(pol.Legacy || h.spec.normalizeAE)
 	return h
 }
 

@@ -66,6 +66,12 @@ func newHarness(t testing.TB, maxBytes int64, b *portico.CacheBehavior, respond 
 // newHarnessWith is newHarness for a given cache and clock.
 func newHarnessWith(t testing.TB, c *Cache, clk *clock, b *portico.CacheBehavior, respond respondFunc) *harness {
 	t.Helper()
+	return newPolicyHarness(t, c, clk, b, legacyPolicy(b), respond)
+}
+
+// newPolicyHarness is newHarnessWith for a behaviour that resolves to pol.
+func newPolicyHarness(t testing.TB, c *Cache, clk *clock, b *portico.CacheBehavior, pol portico.ResolvedPolicy, respond respondFunc) *harness {
+	t.Helper()
 	h := &harness{t: t, clock: clk, count: map[string]int{}, last: map[string]*http.Request{}}
 	h.cache = c
 	h.cache.now = h.clock.now
@@ -80,7 +86,7 @@ func newHarnessWith(t testing.TB, c *Cache, clk *clock, b *portico.CacheBehavior
 	h.origin.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
 	h.origin.StartTLS()
 	t.Cleanup(h.origin.Close)
-	h.url = h.serve(h.cache.Handler(testScope, b, h.proxy(b)))
+	h.url = h.serve(h.cache.Handler(testScope, b, pol, h.proxyWith(b, pol, h.origin.Listener.Addr().String())))
 	return h
 }
 
@@ -93,13 +99,20 @@ func (h *harness) proxy(b *portico.CacheBehavior) http.Handler {
 // proxyTo returns an origin proxy for behaviour b that connects to addr.
 func (h *harness) proxyTo(b *portico.CacheBehavior, addr string) http.Handler {
 	h.t.Helper()
+	return h.proxyWith(b, legacyPolicy(b), addr)
+}
+
+// proxyWith returns an origin proxy for behaviour b, resolved to pol, that
+// connects to addr.
+func (h *harness) proxyWith(b *portico.CacheBehavior, pol portico.ResolvedPolicy, addr string) http.Handler {
+	h.t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(h.origin.Certificate())
 	tr := origin.NewTransports(roots, nil)
 	tr.Resolve = func(string) string { return addr }
 	o := &portico.Origin{ID: "origin-1", DomainName: originDomain, CustomOriginConfig: &portico.CustomOriginConfig{
 		HTTPPort: 80, HTTPSPort: 443, OriginProtocolPolicy: "https-only", OriginReadTimeout: portico.Ptr(5)}}
-	p, err := origin.New(o, b, tr, nil)
+	p, err := origin.New(o, b, pol, tr, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -221,3 +234,18 @@ const (
 	refreshHit = "RefreshHit from portico"
 	errorXC    = "Error from portico"
 )
+
+// legacyPolicy resolves what behaviour b, which uses legacy
+// ForwardedValues, keys and forwards.
+func legacyPolicy(b *portico.CacheBehavior) portico.ResolvedPolicy {
+	pol, err := portico.ResolveBehavior(b, nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return pol
+}
+
+// legacyHandler is c.Handler for a behaviour with legacy ForwardedValues.
+func legacyHandler(c *Cache, scope string, b *portico.CacheBehavior, next http.Handler, opts ...HandlerOption) http.Handler {
+	return c.Handler(scope, b, legacyPolicy(b), next, opts...)
+}

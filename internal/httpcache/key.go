@@ -3,7 +3,6 @@ package httpcache
 import (
 	"encoding/binary"
 	"net/http"
-	"net/textproto"
 	"slices"
 
 	"github.com/portico-edge/portico"
@@ -17,68 +16,77 @@ const (
 	classOptions = 'O'
 )
 
-// Query string modes.
-const (
-	queryNone = iota // not forwarded, not in the key
-	queryAll         // the raw query string, as sent
-	queryKeys        // the parameters named in QueryStringCacheKeys, in order
-)
-
 // keySpec says what a behaviour's cache key is made of. The key holds
 // everything the origin is sent that can change its answer: the scope, the
-// host, the path, the forwarded query string (or the parameters that key
-// it), the forwarded cookies exactly as the origin receives them (see
-// origin.AppendCookieHeader), the values of the whitelisted headers and the
-// normalised Accept-Encoding.
+// host, the path, the keyed query string parameters (see
+// origin.AppendQuery), the keyed cookies exactly as the origin receives
+// them (see origin.AppendCookies), the values of the keyed headers and the
+// normalised Accept-Encoding. What a behaviour forwards without keying it
+// (an origin request policy's additions) is told apart by Vary alone.
 //
 // Every variable-length part is framed with a 4-byte length, so that no two
 // different requests share a key by moving bytes from one part to the next.
 type keySpec struct {
-	scope     string
-	query     int
-	queryKeys []string
-	cookies   *portico.CookiePreference
-	// headers are the whitelisted header names that the key holds the
-	// values of, canonical and sorted; whitelist is all the whitelisted
-	// names (with Host and Cookie), canonical and sorted.
-	headers   []string
-	whitelist []string
-	// aeWhitelisted is true when Accept-Encoding is forwarded as sent
-	// (and then keyed with the other headers) rather than normalised.
-	aeWhitelisted bool
+	scope   string
+	query   portico.Selection
+	cookies portico.Selection
+	// headers are the keyed header names that the key holds the values
+	// of, canonical and sorted (Host and Cookie are keyed on their own).
+	headers []string
+	// vary selects the names of the header fields a Vary sent to viewers
+	// may keep besides Accept-Encoding, Cookie and User-Agent.
+	vary portico.Selection
+	// normalizeAE is true when Accept-Encoding is keyed (and forwarded)
+	// normalised to the codings gzip and br allow rather than as sent;
+	// gzip and br are also the codings the edge may compress with.
+	normalizeAE bool
+	gzip, br    bool
+	// unkeyed lists Cookie, Accept-Encoding and User-Agent when the
+	// origin may be sent viewer values of them that the key does not
+	// tell apart.
+	unkeyed []string
 }
 
-func newKeySpec(scope string, fv *portico.ForwardedValues) keySpec {
-	s := keySpec{scope: scope}
-	if fv == nil {
-		return s
+func newKeySpec(scope string, pol *portico.ResolvedPolicy) keySpec {
+	k, f := &pol.Key, &pol.Forward
+	s := keySpec{
+		scope:       scope,
+		query:       k.QueryStrings,
+		cookies:     k.Cookies,
+		normalizeAE: k.NormalizesAcceptEncoding(),
+		gzip:        k.AcceptEncodingGzip,
+		br:          k.AcceptEncodingBrotli,
 	}
-	if fv.QueryString != nil && *fv.QueryString {
-		s.query = queryAll
-		if fv.QueryStringCacheKeys != nil && len(fv.QueryStringCacheKeys.Items) > 0 {
-			s.query = queryKeys
-			s.queryKeys = fv.QueryStringCacheKeys.Items
+	if pol.Legacy {
+		// Legacy settings that forward Accept-Encoding as sent ("*")
+		// still compress for viewers that accept gzip or br.
+		s.gzip, s.br = true, true
+	}
+	if k.Headers.Mode == portico.SelectWhitelist {
+		s.headers = slices.DeleteFunc(slices.Clone(k.Headers.Names), func(name string) bool {
+			// Host is always in the key; cookies are keyed as the
+			// cookie selection forwards them.
+			return name == "Host" || name == "Cookie"
+		})
+	}
+	if pol.Legacy {
+		// CloudFront passes on the names of whitelisted headers (DG
+		// RequestAndResponseBehaviorCustomOrigin, "Vary").
+		if k.Headers.Mode == portico.SelectWhitelist {
+			s.vary = k.Headers
 		}
+	} else {
+		s.vary = f.Headers
 	}
-	s.cookies = fv.Cookies
-	if fv.Headers != nil {
-		for _, name := range fv.Headers.Items {
-			name = textproto.CanonicalMIMEHeaderKey(name)
-			s.whitelist = append(s.whitelist, name)
-			switch name {
-			case "Host", "Cookie":
-				// Host is always in the key; cookies are keyed as the
-				// cookie preference forwards them.
-			default:
-				s.headers = append(s.headers, name)
-			}
-		}
-		slices.Sort(s.headers)
-		s.headers = slices.Compact(s.headers)
-		slices.Sort(s.whitelist)
-		s.whitelist = slices.Compact(s.whitelist)
+	if !slices.Equal(f.Cookies.Names, k.Cookies.Names) || f.Cookies.Mode != k.Cookies.Mode || f.Cookies.Wildcards != k.Cookies.Wildcards {
+		s.unkeyed = append(s.unkeyed, "Cookie")
 	}
-	s.aeWhitelisted = s.keyed("Accept-Encoding")
+	if !s.normalizeAE && f.Headers.Includes("Accept-Encoding") && !s.keyed("Accept-Encoding") {
+		s.unkeyed = append(s.unkeyed, "Accept-Encoding")
+	}
+	if f.Headers.Includes("User-Agent") && !s.keyed("User-Agent") {
+		s.unkeyed = append(s.unkeyed, "User-Agent")
+	}
 	return s
 }
 
@@ -86,6 +94,12 @@ func newKeySpec(scope string, fv *portico.ForwardedValues) keySpec {
 func (s *keySpec) keyed(name string) bool {
 	_, ok := slices.BinarySearch(s.headers, name)
 	return ok
+}
+
+// acceptEncoding returns the normalised Accept-Encoding that the key holds
+// and the origin is sent for a request with header h.
+func (s *keySpec) acceptEncoding(h http.Header) string {
+	return origin.NormalizedAcceptEncoding(h, s.gzip, s.br)
 }
 
 // appendKey appends the key of r to dst. It does not allocate when dst has
@@ -114,7 +128,7 @@ func (s *keySpec) appendKey(dst []byte, r *http.Request, class byte) []byte {
 
 	mark = len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	dst = origin.AppendCookieHeader(dst, r.Header, s.cookies)
+	dst = origin.AppendCookies(dst, r.Header, s.cookies)
 	dst = endField(dst, mark)
 
 	for _, name := range s.headers {
@@ -125,51 +139,17 @@ func (s *keySpec) appendKey(dst []byte, r *http.Request, class byte) []byte {
 			dst = appendField(dst, v)
 		}
 	}
-	if !s.aeWhitelisted {
-		dst = appendField(dst, origin.AcceptEncoding(r.Header))
+	if s.normalizeAE {
+		dst = appendField(dst, s.acceptEncoding(r.Header))
 	}
 	return dst
 }
 
 // appendQuery appends the part of the raw query string that is in the key:
-// all of it, or the parameters named in QueryStringCacheKeys in the order
-// they were sent, joined with "&". Both "&" and ";" separate parameters
-// here, so that a parameter an origin might split off at ";" is never left
-// out of the key.
+// all of it as sent, or the keyed parameters in the order they were sent
+// (see origin.AppendQuery).
 func (s *keySpec) appendQuery(dst []byte, raw string) []byte {
-	switch s.query {
-	case queryAll:
-		return append(dst, raw...)
-	case queryKeys:
-		first := true
-		for raw != "" {
-			end := 0
-			for end < len(raw) && raw[end] != '&' && raw[end] != ';' {
-				end++
-			}
-			param := raw[:end]
-			if end < len(raw) {
-				end++
-			}
-			raw = raw[end:]
-			name := param
-			for i := 0; i < len(param); i++ {
-				if param[i] == '=' {
-					name = param[:i]
-					break
-				}
-			}
-			if !slices.Contains(s.queryKeys, name) {
-				continue
-			}
-			if !first {
-				dst = append(dst, '&')
-			}
-			first = false
-			dst = append(dst, param...)
-		}
-	}
-	return dst
+	return origin.AppendQuery(dst, raw, s.query)
 }
 
 func appendField(dst []byte, s string) []byte {

@@ -34,7 +34,7 @@ func auth0Request() *http.Request {
 // Vary'd variant to select) and purge check at zero allocations.
 func TestKeyLookupAllocs(t *testing.T) {
 	c := New(64<<20, nil)
-	h := c.Handler(testScope, auth0Behavior(), http.NotFoundHandler()).(*handler)
+	h := legacyHandler(c, testScope, auth0Behavior(), http.NotFoundHandler()).(*handler)
 	r := auth0Request()
 	r.Header.Set("X-Tenant", "a, b")
 	buf := c.getKeyBuf()
@@ -61,7 +61,7 @@ func TestKeyLookupAllocs(t *testing.T) {
 
 func BenchmarkKeyLookup(b *testing.B) {
 	c := New(64<<20, nil)
-	h := c.Handler(testScope, auth0Behavior(), http.NotFoundHandler()).(*handler)
+	h := legacyHandler(c, testScope, auth0Behavior(), http.NotFoundHandler()).(*handler)
 	r := auth0Request()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -91,7 +91,7 @@ func BenchmarkHit(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"keys":[]}`)
 	})
-	h := c.Handler(testScope, auth0Behavior(), origin)
+	h := legacyHandler(c, testScope, auth0Behavior(), origin)
 	r := auth0Request()
 	w := &benchWriter{h: http.Header{}}
 	h.ServeHTTP(w, r)
@@ -200,7 +200,8 @@ func FuzzKey(f *testing.F) {
 			return
 		}
 		for _, fv := range fvs {
-			s := newKeySpec(testScope, fv)
+			pol := legacyPolicy(&portico.CacheBehavior{ForwardedValues: fv})
+			s := newKeySpec(testScope, &pol)
 			k1 := s.appendKey(nil, r1, classGet)
 			k2 := s.appendKey(nil, r2, classGet)
 			if !bytes.Equal(k1, s.appendKey(nil, r1, classGet)) {
@@ -208,7 +209,7 @@ func FuzzKey(f *testing.F) {
 			}
 			sent1 := []string{r1.URL.EscapedPath(), string(origin.AppendCookieHeader(nil, r1.Header, fv.Cookies))}
 			sent2 := []string{r2.URL.EscapedPath(), string(origin.AppendCookieHeader(nil, r2.Header, fv.Cookies))}
-			if s.query != queryNone {
+			if s.query.Mode != portico.SelectNone {
 				sent1 = append(sent1, string(s.appendQuery(nil, r1.URL.RawQuery)))
 				sent2 = append(sent2, string(s.appendQuery(nil, r2.URL.RawQuery)))
 			}
@@ -251,7 +252,7 @@ func TestHitAllocs(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"keys":[]}`)
 	})
-	h := c.Handler(testScope, auth0Behavior(), origin)
+	h := legacyHandler(c, testScope, auth0Behavior(), origin)
 	r := auth0Request()
 	w := &benchWriter{h: http.Header{}}
 	h.ServeHTTP(w, r)

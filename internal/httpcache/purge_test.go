@@ -22,7 +22,7 @@ func TestPurgeTags(t *testing.T) {
 		}
 		io.WriteString(w, r.URL.Path)
 	})
-	other := h.serve(h.cache.Handler("OTHERDIST", defaults(), h.proxy(defaults())))
+	other := h.serve(legacyHandler(h.cache, "OTHERDIST", defaults(), h.proxy(defaults())))
 	fill := func() {
 		for p := range tags {
 			if resp, _ := h.get(p); resp.Header.Get("Cache-Tag") != "" {

@@ -132,7 +132,7 @@ func TestTruncatedNeverStored(t *testing.T) {
 		w.Write(make([]byte, size))
 	})
 	done := make(chan struct{})
-	handler := h.cache.Handler("TRUNCDIST", defaults(), h.proxy(defaults()))
+	handler := legacyHandler(h.cache, "TRUNCDIST", defaults(), h.proxy(defaults()))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer close(done)
 		handler.ServeHTTP(w, r)

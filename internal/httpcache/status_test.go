@@ -178,7 +178,7 @@ func TestCacheStatusOriginDown(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	url := h.serve(h.cache.Handler("DOWNDIST", defaults(), h.proxyTo(defaults(), dead)))
+	url := h.serve(legacyHandler(h.cache, "DOWNDIST", defaults(), h.proxyTo(defaults(), dead)))
 	resp, _ := h.do("GET", url, "/")
 	if got, want := resp.Header.Get("Cache-Status"), "portico; fwd=uri-miss; detail=origin-error"; got != want {
 		t.Errorf("Cache-Status %q, want %q", got, want)

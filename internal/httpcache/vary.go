@@ -16,11 +16,11 @@ const absentField = "\x00"
 // stored: Vary: * (RFC 9111 §4.1) or a field that the edge sets itself, per
 // request, on the way to the origin.
 //
-// Fields the key already tells apart are left out: the whitelisted
-// headers, Host, Cookie (keyed as forwarded), Accept-Encoding (keyed
-// normalised, or as sent when whitelisted) and User-Agent (keyed when
-// whitelisted, and otherwise replaced by a constant before the origin sees
-// it). Any other field is keyed on the viewer's value, which is what the
+// Fields the key already tells apart are left out: the keyed headers,
+// Host, Cookie (keyed as forwarded, unless more cookies are forwarded than
+// keyed), Accept-Encoding (keyed normalised, or as sent when keyed, or not
+// forwarded) and User-Agent (keyed, or replaced by a constant before the
+// origin sees it, unless it is forwarded but not keyed). Any other field is keyed on the viewer's value, which is what the
 // origin received when the field is forwarded, and at worst splits
 // responses that the origin could not tell apart.
 func (s *keySpec) varyNames(lines []string) (names []string, why string) {
@@ -51,7 +51,9 @@ func (s *keySpec) varyNames(lines []string) (names []string, why string) {
 // canonical field name.
 func (s *keySpec) inKey(name string) bool {
 	switch name {
-	case "Host", "Cookie", "Accept-Encoding", "User-Agent":
+	case "Cookie", "Accept-Encoding", "User-Agent":
+		return !slices.Contains(s.unkeyed, name)
+	case "Host":
 		return true
 	}
 	return s.keyed(name)
@@ -152,7 +154,7 @@ func sameVariant(a, b *entry) bool { return slices.Equal(a.vary, b.vary) }
 
 // viewerVary returns the Vary field lines sent to viewers for the origin's
 // lines: CloudFront passes on only Accept-Encoding, Cookie, User-Agent and
-// the names of forwarded (whitelisted) headers (DG
+// the names of forwarded headers: whitelisted ones under legacy settings (DG
 // RequestAndResponseBehaviorCustomOrigin, "Vary"). Portico also keeps "*",
 // which tells a client's cache never to reuse the response. lines is
 // returned as is when nothing is removed.
@@ -163,8 +165,7 @@ func (s *keySpec) viewerVary(lines []string) []string {
 		case "*", "Accept-Encoding", "Cookie", "User-Agent":
 			return true
 		}
-		_, ok := slices.BinarySearch(s.whitelist, name)
-		return ok
+		return s.vary.Includes(name)
 	}
 	all := true
 	for _, line := range lines {

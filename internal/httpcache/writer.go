@@ -91,7 +91,7 @@ func (cw *captureWriter) WriteHeader(code int) {
 		// The representation now depends on Accept-Encoding, whether
 		// this viewer gets it compressed or not.
 		cw.stored["Vary"] = withVary(cw.stored["Vary"], "Accept-Encoding")
-		if c := coding(origin.AcceptEncoding(x.r.Header)); c != "" {
+		if c := coding(x.h.spec.acceptEncoding(x.r.Header)); c != "" {
 			cw.coding = c
 			asCompressed(cw.stored, c)
 		}
@@ -259,7 +259,7 @@ func (pw *passWriter) WriteHeader(code int) {
 	delete(hd, "Cache-Tag") // for the cache only
 	if pw.h.compress && pw.r.ProtoAtLeast(1, 1) && compressible(code, hd) {
 		hd["Vary"] = withVary(hd["Vary"], "Accept-Encoding")
-		if c := coding(origin.AcceptEncoding(pw.r.Header)); c != "" {
+		if c := coding(pw.h.spec.acceptEncoding(pw.r.Header)); c != "" {
 			asCompressed(hd, c)
 			pw.coding = c
 			pw.enc = pw.h.c.encoders.get(c, pw.ResponseWriter)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/httpcache"
-	"github.com/portico-edge/portico/internal/origin"
 )
 
 // TestCacheNeverStoresBrokenBody runs the real cache in front of the Proxy
@@ -57,13 +56,13 @@ func TestCacheNeverStoresBrokenBody(t *testing.T) {
 			if tt.read > 0 {
 				cfg.CustomOriginConfig.OriginReadTimeout = portico.Ptr(tt.read)
 			}
-			p, err := origin.New(cfg, behavior(forwarded(false, nil)), newTransports(ca, o.addr, nil), nil)
+			p, err := newProxy(cfg, behavior(forwarded(false, nil)), newTransports(ca, o.addr, nil), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c := httpcache.New(1<<20, nil)
 			b := behavior(forwarded(false, nil))
-			e := httptest.NewServer(c.Handler("dist", b, p))
+			e := httptest.NewServer(c.Handler("dist", b, legacyPolicy(b), p))
 			e.Config.ErrorLog = quiet
 			t.Cleanup(e.Close)
 

@@ -212,7 +212,7 @@ func TestExtendedConnectWebSocket(t *testing.T) {
 	o, ended := newWebSocketOrigin(t, ca)
 	tr := newTransports(ca, o.addr(), nil)
 	tr.WebSocketIdleTimeout = 2 * time.Second // the HTTP/1.1 tests prove it outlasts the other timeouts
-	p, err := origin.New(idleOrigin(), behavior(forwarded(true, nil)), tr, nil)
+	p, err := newProxy(idleOrigin(), behavior(forwarded(true, nil)), tr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -406,7 +406,7 @@ func newFaultRun(t *testing.T, ca *testCA, o *scriptedOrigin, cfg *portico.Origi
 	log := slog.New(slog.NewTextHandler(&run.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tr := origin.NewTransports(ca.pool, log)
 	tr.Resolve = func(string) string { run.dials.Add(1); return o.addr }
-	p, err := origin.New(cfg, behavior(forwarded(true, []string{"all"})), tr, log)
+	p, err := newProxy(cfg, behavior(forwarded(true, []string{"all"})), tr, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +457,7 @@ func TestExcessBodyNotForwarded(t *testing.T) {
 	var dials atomic.Int32
 	tr := origin.NewTransports(ca.pool, nil)
 	tr.Resolve = func(string) string { dials.Add(1); return o.addr }
-	p, err := origin.New(originConfig(), behavior(forwarded(false, nil)), tr, nil)
+	p, err := newProxy(originConfig(), behavior(forwarded(false, nil)), tr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestErrorWriterAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := impatient()
 			cfg.ConnectionAttempts = portico.Ptr(1)
-			p, err := origin.New(cfg, behavior(forwarded(false, nil)), newTransports(ca, tt.addr, nil), nil)
+			p, err := newProxy(cfg, behavior(forwarded(false, nil)), newTransports(ca, tt.addr, nil), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -533,7 +533,7 @@ func TestBrokenBodyPanicsWithoutServer(t *testing.T) {
 	ca := newTestCA(t)
 	o := answering(breakBody("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", "only part", resetConn))(t, ca)
 	close(o.viewerHasHeaders)
-	p, err := origin.New(originConfig(), behavior(forwarded(false, nil)), newTransports(ca, o.addr, nil), nil)
+	p, err := newProxy(originConfig(), behavior(forwarded(false, nil)), newTransports(ca, o.addr, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

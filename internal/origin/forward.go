@@ -3,7 +3,6 @@ package origin
 import (
 	"net"
 	"net/http"
-	"net/textproto"
 	"strings"
 
 	"github.com/portico-edge/portico"
@@ -11,37 +10,20 @@ import (
 
 // Cookie forwarding modes of a CacheBehavior's ForwardedValues.
 const (
-	cookiesNone      = "none"
 	cookiesWhitelist = "whitelist"
 	cookiesAll       = "all"
 )
 
-// The value CloudFront puts in User-Agent unless the header is whitelisted.
+// The value CloudFront puts in User-Agent unless the header is forwarded.
 const cloudFrontUserAgent = "Amazon CloudFront"
 
 // via is appended to the Via header of every origin request.
 const via = "1.1 portico (Portico)"
 
-// removedUnlessWhitelisted are the viewer headers CloudFront drops before a
-// request to a custom origin unless the behaviour whitelists them (DG
-// RequestAndResponseBehaviorCustomOrigin, "HTTP request headers and
-// CloudFront behavior"). User-Agent and Accept-Encoding are replaced rather
-// than dropped; Authorization depends on the method; see policy.keep.
-var removedUnlessWhitelisted = map[string]bool{
-	"Accept":                 true,
-	"Accept-Charset":         true,
-	"Accept-Language":        true,
-	"Referer":                true,
-	"Expect":                 true,
-	"X-Http-Method-Override": true,
-	"User-Agent":             true,
-	"Accept-Encoding":        true,
-}
-
 // alwaysRemoved are viewer headers that never reach the origin, whatever
-// the whitelist says: client-IP claims (the origin gets exactly one IP, from
-// the TCP peer), request IDs and edge headers only the edge may set, and
-// hop-by-hop or proxy headers.
+// the behaviour forwards: client-IP claims (the origin gets exactly one IP,
+// from the TCP peer), request IDs and edge headers only the edge may set,
+// and hop-by-hop or proxy headers.
 var alwaysRemoved = map[string]bool{
 	"X-Forwarded-For":   true,
 	"X-Forwarded-Host":  true,
@@ -52,40 +34,48 @@ var alwaysRemoved = map[string]bool{
 	"X-Amz-Cf-Id":       true,
 	"Te":                true,
 	"Trailer":           true,
-	"Cookie":            true, // rebuilt from the cookie preference
+	"Cookie":            true, // rebuilt from the cookie selection
 }
 
 // alwaysRemovedPrefixes are matched case-insensitively.
 var alwaysRemovedPrefixes = []string{"x-edge-", "proxy-", "cloudfront-"}
 
-// policy is a behaviour's ForwardedValues compiled for the request path.
+// policy is what a behaviour forwards, compiled for the request path.
 type policy struct {
-	allHeaders  bool            // headers whitelist "*"
-	whitelist   map[string]bool // canonical header names
-	forwardHost bool            // Host is whitelisted (or "*")
-	query       bool            // forward the query string
-	cookies     *portico.CookiePreference
+	forward portico.ForwardParams
+	// normalizeAE is true when Accept-Encoding is forwarded normalised to
+	// the codings gzip and br allow (see NormalizedAcceptEncoding).
+	normalizeAE bool
+	gzip, br    bool
+	forwardHost bool // Host is forwarded as sent
+	forwardAE   bool // Accept-Encoding is forwarded as sent
+	// legacy is true under legacy ForwardedValues, where CloudFront
+	// forwards Authorization on the methods it does not cache whatever
+	// the whitelist says.
+	legacy bool
+	// setCookie is true when the behaviour forwards cookies: CloudFront
+	// passes Set-Cookie on to the viewer only then.
+	setCookie bool
 	// authOnOptions is true when OPTIONS responses are cached: CloudFront
 	// then drops Authorization on OPTIONS as on GET and HEAD.
 	authOnOptions bool
 }
 
-func newPolicy(b *portico.CacheBehavior) policy {
-	p := policy{whitelist: map[string]bool{}}
-	if fv := b.ForwardedValues; fv != nil {
-		p.query = fv.QueryString != nil && *fv.QueryString
-		p.cookies = fv.Cookies
-		if fv.Headers != nil {
-			for _, name := range fv.Headers.Items {
-				if name == "*" {
-					p.allHeaders = true
-					continue
-				}
-				p.whitelist[textproto.CanonicalMIMEHeaderKey(name)] = true
-			}
-		}
+func newPolicy(b *portico.CacheBehavior, pol *portico.ResolvedPolicy) policy {
+	p := policy{
+		forward:     pol.Forward,
+		normalizeAE: pol.Key.NormalizesAcceptEncoding(),
+		gzip:        pol.Key.AcceptEncodingGzip,
+		br:          pol.Key.AcceptEncodingBrotli,
+		forwardHost: pol.Forward.Headers.Includes("Host"),
+		legacy:      pol.Legacy,
 	}
-	p.forwardHost = p.allHeaders || p.whitelist["Host"]
+	p.setCookie = pol.Forward.Cookies.Mode != portico.SelectNone
+	if fv := b.ForwardedValues; pol.Legacy && fv != nil && fv.Cookies != nil {
+		// A whitelist of no names selects none, yet counts as forwarding.
+		p.setCookie = fv.Cookies.Forward == cookiesAll || fv.Cookies.Forward == cookiesWhitelist
+	}
+	p.forwardAE = !p.normalizeAE && pol.Forward.Headers.Includes("Accept-Encoding")
 	_, cached := b.Methods()
 	for _, m := range cached {
 		if m == http.MethodOptions {
@@ -95,12 +85,8 @@ func newPolicy(b *portico.CacheBehavior) policy {
 	return p
 }
 
-// whitelisted reports whether the viewer's header name is forwarded as is.
-func (p *policy) whitelisted(name string) bool {
-	return p.allHeaders || p.whitelist[name]
-}
-
-// keep reports whether the viewer header name (canonical) is forwarded.
+// keep reports whether the viewer header name (canonical) is forwarded as
+// sent.
 func (p *policy) keep(name, method string, websocket bool) bool {
 	if alwaysRemoved[name] || name == "" || name[0] == ':' {
 		// (An HTTP/2 pseudo-header such as :protocol is not a field.)
@@ -116,41 +102,63 @@ func (p *policy) keep(name, method string, websocket bool) bool {
 		// Set by ReverseProxy only for a protocol upgrade; CloudFront
 		// passes WebSocket upgrades and no others.
 		return websocket
+	case "Accept-Encoding":
+		return p.forwardAE
 	case "Authorization":
+		if !p.legacy {
+			break
+		}
 		switch method {
 		case http.MethodGet, http.MethodHead:
-			return p.whitelisted(name)
 		case http.MethodOptions:
-			return !p.authOnOptions || p.whitelisted(name)
+			if !p.authOnOptions {
+				return true
+			}
+		default:
+			return true
 		}
-		return true
 	}
-	if removedUnlessWhitelisted[name] {
-		return p.whitelisted(name)
-	}
-	return true
+	return p.forward.Headers.Includes(name)
 }
 
 // AppendCookieHeader appends to dst the Cookie header value that Portico
-// forwards to the origin when the viewer sent header h, under the
-// behaviour's cookie preference pref (nil forwards none): the name=value
-// pairs of every viewer Cookie field that pref selects ("all", or names
-// matching a "whitelist" entry, where "*" and "?" are wildcards), sorted by
-// name as CloudFront sorts them, joined with "; ". Pairs without "=" are
-// dropped. The cache keys on exactly this value, so the origin never sees a
-// cookie that is not part of the cache key.
+// forwards to the origin when the viewer sent header h, under the legacy
+// cookie preference pref (nil forwards none): AppendCookies with "all", or
+// with the "whitelist" names as patterns where "*" and "?" are wildcards.
 //
 // It does not allocate for up to 32 cookies when dst has room.
 func AppendCookieHeader(dst []byte, h http.Header, pref *portico.CookiePreference) []byte {
-	if pref == nil || (pref.Forward != cookiesAll && pref.Forward != cookiesWhitelist) {
+	if pref == nil {
 		return dst
 	}
-	var whitelist []string
-	if pref.Forward == cookiesWhitelist {
+	var sel portico.Selection
+	switch pref.Forward {
+	case cookiesAll:
+		sel.Mode = portico.SelectAll
+	case cookiesWhitelist:
 		if pref.WhitelistedNames == nil {
 			return dst
 		}
-		whitelist = pref.WhitelistedNames.Items
+		sel = portico.Selection{Mode: portico.SelectWhitelist, Names: pref.WhitelistedNames.Items, Wildcards: true}
+	default:
+		return dst
+	}
+	return AppendCookies(dst, h, sel)
+}
+
+// AppendCookies appends to dst the Cookie header value that Portico
+// forwards to the origin when the viewer sent header h and the behaviour
+// forwards the cookies sel selects: the name=value pairs of every viewer
+// Cookie field whose name sel includes, sorted by name as CloudFront sorts
+// them, joined with "; ". Pairs without "=" are dropped. Given the cache
+// key's selection (portico.KeyParams.Cookies), it is the value the cache
+// keys on: when the behaviour forwards no more than it keys, the origin
+// never sees a cookie that is not part of the cache key.
+//
+// It does not allocate for up to 32 cookies when dst has room.
+func AppendCookies(dst []byte, h http.Header, sel portico.Selection) []byte {
+	if sel.Mode == portico.SelectNone {
+		return dst
 	}
 	var buf [32]cookiePair
 	pairs := buf[:0]
@@ -164,7 +172,7 @@ func AppendCookieHeader(dst []byte, h http.Header, pref *portico.CookiePreferenc
 			if !ok || name == "" {
 				continue
 			}
-			if whitelist != nil && !matchesAny(whitelist, name) {
+			if !sel.Includes(name) {
 				continue
 			}
 			pairs = append(pairs, cookiePair{name: name, pair: part})
@@ -185,52 +193,63 @@ func AppendCookieHeader(dst []byte, h http.Header, pref *portico.CookiePreferenc
 	return dst
 }
 
+// AppendQuery appends to dst the parameters of the raw query string that
+// sel selects by name (as sent, not unescaped), in the order the viewer
+// sent them, joined with "&": for a whitelist or all-except selection, the
+// query the origin is sent and, for the key's selection, what the cache
+// keys on. Both "&" and ";" separate parameters here, so that a parameter
+// an origin might split off at ";" is never forwarded without being
+// selected. Empty parameters are dropped. SelectAll is the raw query
+// string as sent, which the caller should forward as is.
+//
+// It does not allocate when dst has room.
+func AppendQuery(dst []byte, raw string, sel portico.Selection) []byte {
+	switch sel.Mode {
+	case portico.SelectNone:
+		return dst
+	case portico.SelectAll:
+		return append(dst, raw...)
+	}
+	first := true
+	for raw != "" {
+		end := 0
+		for end < len(raw) && raw[end] != '&' && raw[end] != ';' {
+			end++
+		}
+		param := raw[:end]
+		if end < len(raw) {
+			end++
+		}
+		raw = raw[end:]
+		name, _, _ := strings.Cut(param, "=")
+		if param == "" || !sel.Includes(name) {
+			continue
+		}
+		if !first {
+			dst = append(dst, '&')
+		}
+		first = false
+		dst = append(dst, param...)
+	}
+	return dst
+}
+
 type cookiePair struct{ name, pair string }
-
-func matchesAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if wildcardMatch(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// wildcardMatch reports whether name matches pattern, where "*" matches any
-// run of bytes and "?" any one byte; everything else is literal and
-// case-sensitive, as cookie names are.
-func wildcardMatch(pattern, name string) bool {
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
-			p++
-			n++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, n
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
 
 // AcceptEncoding returns the Accept-Encoding value that Portico forwards to
 // the origin for a viewer that sent h, when the behaviour does not whitelist
-// Accept-Encoding: CloudFront's normalisation to "br,gzip", "gzip" or "br"
-// from the codings the viewer accepts, or "" (the header is removed). The
-// cache keys on this value.
-func AcceptEncoding(h http.Header) string {
-	var gzip, br bool
+// Accept-Encoding under legacy settings: NormalizedAcceptEncoding with both
+// gzip and br allowed.
+func AcceptEncoding(h http.Header) string { return NormalizedAcceptEncoding(h, true, true) }
+
+// NormalizedAcceptEncoding returns the Accept-Encoding value that Portico
+// forwards to the origin for a viewer that sent h, when the behaviour
+// normalises Accept-Encoding (portico.KeyParams.NormalizesAcceptEncoding):
+// CloudFront's normalisation to "br,gzip", "gzip" or "br" from the codings
+// the viewer accepts, among those gzip and br allow, or "" (the header is
+// removed). The cache keys on this value.
+func NormalizedAcceptEncoding(h http.Header, gzip, br bool) string {
+	var okGzip, okBr bool
 	for _, line := range h["Accept-Encoding"] {
 		for line != "" {
 			var item string
@@ -242,18 +261,18 @@ func AcceptEncoding(h http.Header) string {
 			}
 			switch {
 			case strings.EqualFold(coding, "gzip"):
-				gzip = true
+				okGzip = gzip
 			case strings.EqualFold(coding, "br"):
-				br = true
+				okBr = br
 			}
 		}
 	}
 	switch {
-	case gzip && br:
+	case okGzip && okBr:
 		return "br,gzip"
-	case gzip:
+	case okGzip:
 		return "gzip"
-	case br:
+	case okBr:
 		return "br"
 	}
 	return ""

@@ -84,7 +84,8 @@ func TestWildcardMatch(t *testing.T) {
 		{"a*b*c", "aXXbYY", false},
 	}
 	for _, tt := range tests {
-		if got := wildcardMatch(tt.pattern, tt.name); got != tt.want {
+		sel := portico.Selection{Mode: portico.SelectWhitelist, Names: []string{tt.pattern}, Wildcards: true}
+		if got := sel.Includes(tt.name); got != tt.want {
 			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
 		}
 	}
@@ -196,9 +197,9 @@ func TestTransportsShared(t *testing.T) {
 	}
 	transport := func(p *Proxy) *http.Transport { return p.rp.Transport.(*retryTransport).next.(*http.Transport) }
 
-	p1, _ := New(cfg(30), b, ts, nil)
-	p2, _ := New(cfg(30), b, ts, nil)
-	p3, _ := New(cfg(5), b, ts, nil)
+	p1, _ := New(cfg(30), b, legacyPolicy(b), ts, nil)
+	p2, _ := New(cfg(30), b, legacyPolicy(b), ts, nil)
+	p3, _ := New(cfg(5), b, legacyPolicy(b), ts, nil)
 	if transport(p1) != transport(p2) {
 		t.Error("two proxies for the same origin settings got different transports")
 	}
@@ -232,7 +233,7 @@ func TestTransportSettings(t *testing.T) {
 		CustomOriginConfig: &portico.CustomOriginConfig{HTTPSPort: 443, OriginProtocolPolicy: "https-only",
 			OriginReadTimeout: portico.Ptr(7), OriginKeepaliveTimeout: portico.Ptr(9),
 			OriginSslProtocols: &portico.SslProtocols{Quantity: 1, Items: []string{"TLSv1"}}}}
-	p, err := New(o, &portico.CacheBehavior{}, ts, nil)
+	p, err := New(o, &portico.CacheBehavior{}, portico.ResolvedPolicy{}, ts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,6 +361,85 @@ func FuzzIsUpgrade(f *testing.F) {
 		})
 		if got := isUpgrade(h); got != want {
 			t.Errorf("Upgrade %q, Connection %q: isUpgrade = %v, want %v", upgrade, connection, got, want)
+		}
+	})
+}
+
+// legacyPolicy resolves what behaviour b, which uses legacy
+// ForwardedValues, keys and forwards.
+func legacyPolicy(b *portico.CacheBehavior) portico.ResolvedPolicy {
+	pol, err := portico.ResolveBehavior(b, nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return pol
+}
+
+func TestAppendQuery(t *testing.T) {
+	const raw = "b=2&a=1;c&a=3&&=x&a"
+	tests := []struct {
+		sel  portico.Selection
+		want string
+	}{
+		{portico.Selection{}, ""},
+		{portico.Selection{Mode: portico.SelectAll}, raw},
+		{portico.Selection{Mode: portico.SelectWhitelist, Names: []string{"a"}}, "a=1&a=3&a"},
+		{portico.Selection{Mode: portico.SelectWhitelist, Names: []string{"a", "c"}}, "a=1&c&a=3&a"},
+		{portico.Selection{Mode: portico.SelectAllExcept, Names: []string{"a"}}, "b=2&c&=x"},
+		{portico.Selection{Mode: portico.SelectWhitelist, Names: []string{"A"}}, ""},
+	}
+	for _, tt := range tests {
+		if got := string(AppendQuery(nil, raw, tt.sel)); got != tt.want {
+			t.Errorf("AppendQuery(%q, %v) = %q, want %q", raw, tt.sel, got, tt.want)
+		}
+	}
+	buf := make([]byte, 0, 64)
+	sel := portico.Selection{Mode: portico.SelectAllExcept, Names: []string{"a"}}
+	if allocs := testing.AllocsPerRun(100, func() { buf = AppendQuery(buf[:0], raw, sel) }); allocs != 0 {
+		t.Errorf("AppendQuery allocated %v times per run, want 0", allocs)
+	}
+}
+
+func TestNormalizedAcceptEncoding(t *testing.T) {
+	h := http.Header{"Accept-Encoding": {"br;q=1, gzip, deflate"}}
+	tests := []struct {
+		gzip, br bool
+		want     string
+	}{
+		{true, true, "br,gzip"},
+		{true, false, "gzip"},
+		{false, true, "br"},
+		{false, false, ""},
+	}
+	for _, tt := range tests {
+		if got := NormalizedAcceptEncoding(h, tt.gzip, tt.br); got != tt.want {
+			t.Errorf("NormalizedAcceptEncoding(gzip %v, br %v) = %q, want %q", tt.gzip, tt.br, got, tt.want)
+		}
+	}
+}
+
+func FuzzAppendQuery(f *testing.F) {
+	f.Add("a=1&b=2;c=3", "a")
+	f.Add("&&;=x&a", "")
+	f.Fuzz(func(t *testing.T, raw, name string) {
+		in := string(AppendQuery(nil, raw, portico.Selection{Mode: portico.SelectWhitelist, Names: []string{name}}))
+		out := string(AppendQuery(nil, raw, portico.Selection{Mode: portico.SelectAllExcept, Names: []string{name}}))
+		// Each selected parameter is one the viewer sent, and the two
+		// selections together keep every non-empty parameter.
+		count := func(s string) int {
+			n := 0
+			for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '&' || r == ';' }) {
+				if p != "" {
+					n++
+				}
+			}
+			return n
+		}
+		if count(in)+count(out) != count(raw) {
+			t.Fatalf("AppendQuery(%q) split by %q: %q + %q", raw, name, in, out)
+		}
+		if again := string(AppendQuery(nil, in, portico.Selection{Mode: portico.SelectWhitelist, Names: []string{name}})); again != in {
+			t.Fatalf("selecting %q twice: %q then %q", name, in, again)
 		}
 	})
 }

@@ -265,7 +265,7 @@ func newTransports(ca *testCA, addr string, log *slog.Logger) *origin.Transports
 // addr and returns the edge in front of it.
 func newProxyEdge(t testing.TB, ca *testCA, addr string, o *portico.Origin, b *portico.CacheBehavior) *edge {
 	t.Helper()
-	p, err := origin.New(o, b, newTransports(ca, addr, nil), nil)
+	p, err := newProxy(o, b, newTransports(ca, addr, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,4 +324,19 @@ func deadAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+}
+
+// legacyPolicy resolves what behaviour b, which uses legacy
+// ForwardedValues, keys and forwards.
+func legacyPolicy(b *portico.CacheBehavior) portico.ResolvedPolicy {
+	pol, err := portico.ResolveBehavior(b, nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return pol
+}
+
+// newProxy is origin.New for a behaviour with legacy ForwardedValues.
+func newProxy(o *portico.Origin, b *portico.CacheBehavior, t *origin.Transports, log *slog.Logger) (*origin.Proxy, error) {
+	return origin.New(o, b, legacyPolicy(b), t, log)
 }

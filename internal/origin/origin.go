@@ -1,6 +1,9 @@
 // Package origin forwards viewer requests to a distribution's origin the way
-// CloudFront does for a custom origin with legacy ForwardedValues, with
-// Portico's safer defaults.
+// CloudFront does for a custom origin, with Portico's safer defaults. What a
+// cache behaviour forwards comes from its legacy ForwardedValues or its
+// cache and origin request policies, as portico.ResolveBehavior resolves
+// them; the rules below name the legacy settings, and policies select
+// headers, cookies and query strings the same way with their own lists.
 //
 // A Proxy is an httputil.ReverseProxy (Rewrite, never Director) over a
 // shared *http.Transport per origin connection setting (see Transports).
@@ -12,9 +15,11 @@
 //     OriginSslProtocols entries older than TLSv1.2 have no effect;
 //   - sets Host to the origin's DomainName, unless Host is whitelisted;
 //   - prefixes OriginPath to the path, and forwards the raw query string
-//     (order and encoding kept) when QueryString is true, none otherwise;
+//     (order and encoding kept) when QueryString is true, none otherwise
+//     (under policies, a whitelist or all-except selection keeps the
+//     selected parameters in the viewer's order, see AppendQuery);
 //   - forwards cookies per Cookies.Forward (none, whitelist or all), as
-//     name=value pairs sorted by name;
+//     name=value pairs sorted by name (see AppendCookies);
 //   - removes the viewer headers CloudFront removes unless whitelisted
 //     (Accept, Accept-Charset, Accept-Language, Referer, Expect,
 //     X-HTTP-Method-Override; Authorization on GET and HEAD, and on OPTIONS
@@ -22,7 +27,10 @@
 //     and normalises Accept-Encoding to br/gzip unless they are whitelisted,
 //     always removes Proxy-*, TE, Trailer, X-Edge-*, CloudFront-* and
 //     non-WebSocket Upgrade, and forwards every other header; a whitelist of
-//     "*" forwards them all;
+//     "*" forwards them all. Under policies, only the headers they select
+//     are forwarded (Authorization too, whatever the method), and
+//     Accept-Encoding is normalised to the codings the cache policy
+//     enables, else forwarded as sent only when selected;
 //   - sends exactly one client IP in X-Forwarded-For, the TCP peer's, after
 //     removing the viewer's X-Forwarded-For, Forwarded, True-Client-IP and
 //     X-Real-IP (CloudFront appends to the viewer's list, which lets a viewer
@@ -136,9 +144,11 @@ type Proxy struct {
 }
 
 // New returns the Proxy that forwards requests of behaviour b to origin o,
-// over a transport from t. It fails when the origin cannot be reached over
-// HTTPS (an http-only custom origin).
-func New(o *portico.Origin, b *portico.CacheBehavior, t *Transports, log *slog.Logger) (*Proxy, error) {
+// over a transport from t. pol is what b forwards, as
+// portico.ResolveBehavior resolves it from b's legacy ForwardedValues or
+// its policies. It fails when the origin cannot be reached over HTTPS (an
+// http-only custom origin).
+func New(o *portico.Origin, b *portico.CacheBehavior, pol portico.ResolvedPolicy, t *Transports, log *slog.Logger) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -171,7 +181,7 @@ func New(o *portico.Origin, b *portico.CacheBehavior, t *Transports, log *slog.L
 	p := &Proxy{
 		domain: o.DomainName,
 		host:   o.DomainName,
-		policy: newPolicy(b),
+		policy: newPolicy(b, &pol),
 		wsIdle: t.WebSocketIdleTimeout,
 		log:    log.With("origin", o.ID),
 	}
@@ -265,10 +275,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.RawPath = p.rawPrefix + in.URL.RawPath
 	}
 	out.URL.RawQuery, out.URL.ForceQuery = "", false
-	if p.policy.query {
+	switch q := p.policy.forward.QueryStrings; q.Mode {
+	case portico.SelectAll:
 		// The viewer's query exactly as sent: ReverseProxy's cleanup of
 		// unparsable parameters is undone, as CloudFront forwards it as is.
 		out.URL.RawQuery, out.URL.ForceQuery = in.URL.RawQuery, in.URL.ForceQuery
+	case portico.SelectWhitelist, portico.SelectAllExcept:
+		out.URL.RawQuery = string(AppendQuery(nil, in.URL.RawQuery, q))
 	}
 	out.Host = p.domain
 	if p.policy.forwardHost {
@@ -284,15 +297,15 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			delete(h, name)
 		}
 	}
-	if !p.policy.whitelisted("User-Agent") {
+	if !p.policy.forward.Headers.Includes("User-Agent") {
 		h.Set("User-Agent", cloudFrontUserAgent)
 	}
-	if !p.policy.whitelisted("Accept-Encoding") {
-		if ae := AcceptEncoding(in.Header); ae != "" {
+	if p.policy.normalizeAE {
+		if ae := NormalizedAcceptEncoding(in.Header, p.policy.gzip, p.policy.br); ae != "" {
 			h.Set("Accept-Encoding", ae)
 		}
 	}
-	if c := AppendCookieHeader(nil, in.Header, p.policy.cookies); len(c) > 0 {
+	if c := AppendCookies(nil, in.Header, p.policy.forward.Cookies); len(c) > 0 {
 		h.Set("Cookie", string(c))
 	}
 	if ip, ipPort, ok := viewerAddress(in.RemoteAddr); ok {
@@ -354,7 +367,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	// CloudFront passes Set-Cookie only when the behaviour forwards
 	// cookies (DG RequestAndResponseBehaviorCustomOrigin, "HTTP response
 	// headers that CloudFront removes or replaces").
-	if c := p.policy.cookies; c == nil || c.Forward == cookiesNone || c.Forward == "" {
+	if !p.policy.setCookie {
 		resp.Header.Del("Set-Cookie")
 	}
 	st, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange)

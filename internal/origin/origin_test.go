@@ -535,7 +535,7 @@ func TestRetries(t *testing.T) {
 		if tt.attempts > 0 {
 			cfg.ConnectionAttempts = portico.Ptr(tt.attempts)
 		}
-		p, err := origin.New(cfg, behavior(forwarded(false, nil)), tr, nil)
+		p, err := newProxy(cfg, behavior(forwarded(false, nil)), tr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -641,7 +641,7 @@ func TestWebSocket(t *testing.T) {
 func TestNewRejectsHTTPOnly(t *testing.T) {
 	cfg := originConfig()
 	cfg.CustomOriginConfig.OriginProtocolPolicy = "http-only"
-	if _, err := origin.New(cfg, behavior(forwarded(false, nil)), origin.NewTransports(nil, nil), nil); err == nil {
+	if _, err := newProxy(cfg, behavior(forwarded(false, nil)), origin.NewTransports(nil, nil), nil); err == nil {
 		t.Fatal("New accepted an http-only origin")
 	}
 }
@@ -663,7 +663,7 @@ func TestS3AndMatchViewerUseHTTPS(t *testing.T) {
 		var dialed atomic.Value
 		tr := origin.NewTransports(ca.pool, nil)
 		tr.Resolve = func(hostport string) string { dialed.Store(hostport); return o.addr() }
-		p, err := origin.New(tt.cfg, behavior(forwarded(false, nil)), tr, nil)
+		p, err := newProxy(tt.cfg, behavior(forwarded(false, nil)), tr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -685,7 +685,7 @@ func TestS3AndMatchViewerUseHTTPS(t *testing.T) {
 func BenchmarkProxy(b *testing.B) {
 	ca := newTestCA(b)
 	o := newTestOrigin(b, ca, nil)
-	p, err := origin.New(originConfig(), behavior(forwarded(true, []string{"all"}, "User-Agent", "Origin", "Referer", "Accept")), newTransports(ca, o.addr(), nil), nil)
+	p, err := newProxy(originConfig(), behavior(forwarded(true, []string{"all"}, "User-Agent", "Origin", "Referer", "Accept")), newTransports(ca, o.addr(), nil), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -723,7 +723,7 @@ func TestConnectionReuse(t *testing.T) {
 	tr := newTransports(ca, srv.Listener.Addr().String(), nil)
 	get := func() {
 		// A new Proxy each time, as a new snapshot builds one.
-		p, err := origin.New(originConfig(), behavior(forwarded(false, nil)), tr, nil)
+		p, err := newProxy(originConfig(), behavior(forwarded(false, nil)), tr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -751,7 +751,7 @@ func TestConnectionReuse(t *testing.T) {
 func TestConnectNotForwarded(t *testing.T) {
 	ca := newTestCA(t)
 	o := newTestOrigin(t, ca, nil)
-	p, err := origin.New(originConfig(), behavior(forwarded(false, nil)), newTransports(ca, o.addr(), nil), nil)
+	p, err := newProxy(originConfig(), behavior(forwarded(false, nil)), newTransports(ca, o.addr(), nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

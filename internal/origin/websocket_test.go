@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/portico-edge/portico"
-	"github.com/portico-edge/portico/internal/origin"
 )
 
 // acceptFor is the Sec-WebSocket-Accept for key (RFC 6455 §4.2.2).
@@ -206,7 +205,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 	o, ended := newWebSocketOrigin(t, ca)
 	tr := newTransports(ca, o.addr(), nil)
 	tr.WebSocketIdleTimeout = wsIdleTimeout
-	p, err := origin.New(idleOrigin(), behavior(forwarded(false, nil)), tr, nil)
+	p, err := newProxy(idleOrigin(), behavior(forwarded(false, nil)), tr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

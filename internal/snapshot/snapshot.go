@@ -154,6 +154,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 	snap := &Snapshot{rev: st.Rev}
 	skip := func(err error) { snap.skipped = append(snap.skipped, err) }
 
+	pols := newPolicies(st)
 	sites := make(map[string]*Site)
 	owner := make(map[string]string) // canonical name → distribution ID
 	usedCerts := make(map[string]string)
@@ -162,7 +163,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 		if !d.Config.IsEnabled() {
 			continue
 		}
-		site, err := buildSite(d, deps, log.With("distribution", d.ID))
+		site, err := buildSite(d, pols, deps, log.With("distribution", d.ID))
 		if err != nil {
 			skip(fmt.Errorf("snapshot: distribution %s: %w", d.ID, err))
 			continue
@@ -206,7 +207,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 }
 
 // buildSite compiles one distribution's behaviours.
-func buildSite(d *portico.Distribution, deps Deps, log *slog.Logger) (*Site, error) {
+func buildSite(d *portico.Distribution, pols *policies, deps Deps, log *slog.Logger) (*Site, error) {
 	cfg := &d.Config
 	if cfg.DefaultCacheBehavior == nil {
 		return nil, errors.New("no default cache behavior")
@@ -222,7 +223,11 @@ func buildSite(d *portico.Distribution, deps Deps, log *slog.Logger) (*Site, err
 		if o == nil {
 			return nil, fmt.Errorf("cache behavior %q: no origin %q", pattern, cb.TargetOriginID)
 		}
-		proxy, err := origin.New(o, cb, deps.Transports, log)
+		pol, err := pols.resolve(cb)
+		if err != nil {
+			return nil, fmt.Errorf("cache behavior %q: %w", pattern, err)
+		}
+		proxy, err := origin.New(o, cb, pol, deps.Transports, log)
 		if err != nil {
 			return nil, fmt.Errorf("cache behavior %q: origin %q: %w", pattern, o.ID, err)
 		}
@@ -230,7 +235,7 @@ func buildSite(d *portico.Distribution, deps Deps, log *slog.Logger) (*Site, err
 		b := &Behavior{
 			PathPattern:          pattern,
 			ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
-			Handler:              deps.Cache.Handler(d.ID, cb, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses)),
+			Handler:              deps.Cache.Handler(d.ID, cb, pol, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses)),
 			allowed:              slices.Clone(allowed),
 		}
 		if cb == cfg.DefaultCacheBehavior {
@@ -244,4 +249,64 @@ func buildSite(d *portico.Distribution, deps Deps, log *slog.Logger) (*Site, err
 		DomainName: router.CanonicalHost(d.DomainName),
 		behaviors:  router.NewPaths(routes, def),
 	}, nil
+}
+
+// policies finds the cache and origin request policies that cache
+// behaviours name: the custom ones of a State, else AWS's managed ones.
+type policies struct {
+	cache  map[string]*portico.CachePolicyConfig
+	origin map[string]*portico.OriginRequestPolicyConfig
+}
+
+func newPolicies(st *portico.State) *policies {
+	p := &policies{
+		cache:  make(map[string]*portico.CachePolicyConfig),
+		origin: make(map[string]*portico.OriginRequestPolicyConfig),
+	}
+	// Managed first, so that a custom policy would win a (never expected)
+	// clash of IDs.
+	for _, cp := range portico.ManagedCachePolicies() {
+		p.cache[cp.ID] = &cp.Config
+	}
+	for _, op := range portico.ManagedOriginRequestPolicies() {
+		p.origin[op.ID] = &op.Config
+	}
+	for i := range st.CachePolicies {
+		p.cache[st.CachePolicies[i].ID] = &st.CachePolicies[i].Config
+	}
+	for i := range st.OriginRequestPolicies {
+		p.origin[st.OriginRequestPolicies[i].ID] = &st.OriginRequestPolicies[i].Config
+	}
+	return p
+}
+
+// resolve returns what cache behaviour b keys its cache on and forwards,
+// through the policies it names, or why it cannot be served.
+func (p *policies) resolve(b *portico.CacheBehavior) (portico.ResolvedPolicy, error) {
+	var (
+		cache  *portico.CachePolicyConfig
+		origin *portico.OriginRequestPolicyConfig
+	)
+	if id := deref(b.CachePolicyID); id != "" {
+		if cache = p.cache[id]; cache == nil {
+			return portico.ResolvedPolicy{}, fmt.Errorf("no cache policy %q", id)
+		}
+	}
+	if id := deref(b.OriginRequestPolicyID); id != "" {
+		if origin = p.origin[id]; origin == nil {
+			return portico.ResolvedPolicy{}, fmt.Errorf("no origin request policy %q", id)
+		}
+	}
+	pol, err := portico.ResolveBehavior(b, cache, origin)
+	if err != nil {
+		return portico.ResolvedPolicy{}, fmt.Errorf("resolving its policies: %w", err)
+	}
+	return pol, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
