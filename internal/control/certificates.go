@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -72,7 +71,7 @@ func (s *Service) importCertificate(ctx context.Context, arn string, certPEM, ch
 		if _, err := s.Store.Txn(ctx, t.conds, t.ops); err != nil {
 			return nil, fmt.Errorf("control: importing certificate %s: %w", c.ARN, err)
 		}
-		s.certLogger().InfoContext(ctx, "certificate imported", "arn", c.ARN, "domain", c.DomainName)
+		s.logger().InfoContext(ctx, "certificate imported", "arn", c.ARN, "domain", c.DomainName)
 		return c, nil
 	}
 
@@ -102,7 +101,7 @@ func (s *Service) importCertificate(ctx context.Context, arn string, certPEM, ch
 		if err != nil {
 			return nil, fmt.Errorf("control: re-importing certificate %s: %w", arn, err)
 		}
-		s.certLogger().InfoContext(ctx, "certificate re-imported", "arn", c.ARN, "domain", c.DomainName)
+		s.logger().InfoContext(ctx, "certificate re-imported", "arn", c.ARN, "domain", c.DomainName)
 		return c, nil
 	}
 	return nil, fmt.Errorf("control: re-importing certificate %s: %w", arn, errCertContention)
@@ -165,7 +164,7 @@ func (s *Service) DeleteCertificate(ctx context.Context, arn string) error {
 		if err != nil {
 			return fmt.Errorf("control: deleting certificate %s: %w", arn, err)
 		}
-		s.certLogger().InfoContext(ctx, "certificate deleted", "arn", arn)
+		s.logger().InfoContext(ctx, "certificate deleted", "arn", arn)
 		return nil
 	}
 	return fmt.Errorf("control: deleting certificate %s: %w", arn, errCertContention)
@@ -281,12 +280,4 @@ func (s *Service) inUseARNs(distIDs []string) []string {
 	}
 	slices.Sort(arns)
 	return slices.Compact(arns)
-}
-
-// certLogger returns s.Log, or a logger that discards everything.
-func (s *Service) certLogger() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.New(slog.DiscardHandler)
 }

@@ -109,6 +109,14 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
+// logger returns s.Log, or a logger that discards.
+func (s *Service) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 // applied returns the newest revision every edge serves.
 func (s *Service) applied() int64 { return s.Progress.AppliedRev() }
 

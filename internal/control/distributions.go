@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -93,7 +92,7 @@ func (s *Service) createDistribution(ctx context.Context, cfg *portico.Distribut
 		return nil, wrapInternal("creating distribution", err)
 	}
 	d.Status = s.distributionStatus(d.Rev)
-	s.distLog().InfoContext(ctx, "distribution created", "id", d.ID, "aliases", d.Config.AliasList(), "rev", d.Rev)
+	s.logger().InfoContext(ctx, "distribution created", "id", d.ID, "aliases", d.Config.AliasList(), "rev", d.Rev)
 	return d, nil
 }
 
@@ -174,7 +173,7 @@ func (s *Service) UpdateDistribution(ctx context.Context, id, ifMatch string, cf
 	if d.InProgressInvalidationBatches, err = s.invalidationsInProgress(ctx, id); err != nil {
 		return nil, err
 	}
-	s.distLog().InfoContext(ctx, "distribution updated", "id", d.ID, "aliases", d.Config.AliasList(), "enabled", d.Config.IsEnabled(), "rev", d.Rev)
+	s.logger().InfoContext(ctx, "distribution updated", "id", d.ID, "aliases", d.Config.AliasList(), "enabled", d.Config.IsEnabled(), "rev", d.Rev)
 	return d, nil
 }
 
@@ -237,7 +236,7 @@ func (s *Service) DeleteDistribution(ctx context.Context, id, ifMatch string) er
 			return fmt.Errorf("control: deleting invalidations of %s: %w", id, err)
 		}
 	}
-	s.distLog().InfoContext(ctx, "distribution deleted", "id", id)
+	s.logger().InfoContext(ctx, "distribution deleted", "id", id)
 	return nil
 }
 
@@ -394,14 +393,6 @@ func (s *Service) distributionARN(id string) string {
 
 func (s *Service) distributionDomain(id string) string {
 	return strings.ToLower(id) + "." + s.EdgeDomain
-}
-
-// distLog returns s.Log, or a logger that discards everything.
-func (s *Service) distLog() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // txn collects the conditions and writes of one store transaction.

@@ -97,7 +97,7 @@ func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef stri
 	if existing {
 		return inv, nil
 	}
-	s.distLog().InfoContext(ctx, "invalidation created", "distribution", distID, "id", inv.ID, "paths", len(paths), "rev", inv.Rev)
+	s.logger().InfoContext(ctx, "invalidation created", "distribution", distID, "id", inv.ID, "paths", len(paths), "rev", inv.Rev)
 	return inv, nil
 }
 

@@ -211,7 +211,7 @@ func createPolicy[C any](ctx context.Context, s *Service, k *policyKind[C], cfg 
 	if err != nil {
 		return nil, wrapInternal("creating "+k.noun, err)
 	}
-	s.distLog().InfoContext(ctx, k.noun+" created", "id", p.ID, "name", name)
+	s.logger().InfoContext(ctx, k.noun+" created", "id", p.ID, "name", name)
 	return p, nil
 }
 
@@ -285,7 +285,7 @@ func updatePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 	if err != nil {
 		return nil, wrapInternal("updating "+k.noun+" "+id, err)
 	}
-	s.distLog().InfoContext(ctx, k.noun+" updated", "id", id, "name", name)
+	s.logger().InfoContext(ctx, k.noun+" updated", "id", id, "name", name)
 	return p, nil
 }
 
@@ -326,7 +326,7 @@ func deletePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 	if err != nil {
 		return wrapInternal("deleting "+k.noun+" "+id, err)
 	}
-	s.distLog().InfoContext(ctx, k.noun+" deleted", "id", id)
+	s.logger().InfoContext(ctx, k.noun+" deleted", "id", id)
 	return nil
 }
 

@@ -251,7 +251,7 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags []Tag) error
 		return merged, nil
 	})
 	if err == nil {
-		s.distLog().InfoContext(ctx, "resource tagged", "arn", arn, "tags", len(tags))
+		s.logger().InfoContext(ctx, "resource tagged", "arn", arn, "tags", len(tags))
 	}
 	return err
 }
@@ -272,7 +272,7 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 		return removeKeys(old, keys), nil
 	})
 	if err == nil {
-		s.distLog().InfoContext(ctx, "resource untagged", "arn", arn, "keys", len(keys))
+		s.logger().InfoContext(ctx, "resource untagged", "arn", arn, "keys", len(keys))
 	}
 	return err
 }
@@ -369,7 +369,7 @@ func (s *Service) AddTagsToCertificate(ctx context.Context, arn string, tags []T
 		return merged, nil
 	})
 	if err == nil {
-		s.certLogger().InfoContext(ctx, "certificate tagged", "arn", arn, "tags", len(tags))
+		s.logger().InfoContext(ctx, "certificate tagged", "arn", arn, "tags", len(tags))
 	}
 	return err
 }
@@ -396,7 +396,7 @@ func (s *Service) RemoveTagsFromCertificate(ctx context.Context, arn string, tag
 		}), nil
 	})
 	if err == nil {
-		s.certLogger().InfoContext(ctx, "certificate untagged", "arn", arn, "tags", len(tags))
+		s.logger().InfoContext(ctx, "certificate untagged", "arn", arn, "tags", len(tags))
 	}
 	return err
 }
