@@ -63,7 +63,7 @@ func TestPackageDocs(t *testing.T) {
 // never depend on the API or console packages: a configuration reaches the
 // data plane only through the store and the snapshot.
 func TestDataPlaneDependencies(t *testing.T) {
-	dataPlane := []string{"router", "certs", "httpcache", "origin", "edgeserver", "snapshot", "dnsserver", "errpage"}
+	dataPlane := []string{"router", "certs", "httpcache", "origin", "respheaders", "edgeserver", "snapshot", "dnsserver", "errpage"}
 	forbidden := []string{"cfapi", "acmapi", "console", "sigv4"}
 	for _, name := range dataPlane {
 		pkg := module + "/internal/" + name

@@ -1,7 +1,7 @@
 // Package snapshot compiles one revision of the stored configuration into
 // what the edge serves: a host table of the enabled distributions, each
-// with its ordered cache behaviours and their handler chains (cache in
-// front of origin), and the index of the viewer certificates they use.
+// with its ordered cache behaviours and their handler chains (response
+// headers policy around the cache in front of the origin), and the index of the viewer certificates they use.
 //
 // A Snapshot is immutable. The Watcher builds a new one for every store
 // revision away from the request path and publishes it through an
@@ -22,6 +22,7 @@ import (
 	"github.com/portico-edge/portico/internal/certs"
 	"github.com/portico-edge/portico/internal/httpcache"
 	"github.com/portico-edge/portico/internal/origin"
+	"github.com/portico-edge/portico/internal/respheaders"
 	"github.com/portico-edge/portico/internal/router"
 )
 
@@ -76,7 +77,8 @@ type Behavior struct {
 	// ViewerProtocolPolicy is allow-all, https-only or redirect-to-https.
 	ViewerProtocolPolicy string
 	// Handler serves the requests the behaviour accepts: the cache in front
-	// of the origin proxy.
+	// of the origin proxy, inside the behaviour's response headers policy
+	// if it names one, so that hits get the policy's headers too.
 	Handler http.Handler
 
 	allowed []string
@@ -231,11 +233,15 @@ func buildSite(d *portico.Distribution, pols *policies, deps Deps, log *slog.Log
 		if err != nil {
 			return nil, fmt.Errorf("cache behavior %q: origin %q: %w", pattern, o.ID, err)
 		}
+		headers, err := pols.responseHeaders(cb)
+		if err != nil {
+			return nil, fmt.Errorf("cache behavior %q: %w", pattern, err)
+		}
 		allowed, _ := cb.Methods()
 		b := &Behavior{
 			PathPattern:          pattern,
 			ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
-			Handler:              deps.Cache.Handler(d.ID, cb, pol, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses)),
+			Handler:              respheaders.Wrap(headers, deps.Cache.Handler(d.ID, cb, pol, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses))),
 			allowed:              slices.Clone(allowed),
 		}
 		if cb == cfg.DefaultCacheBehavior {
@@ -251,17 +257,24 @@ func buildSite(d *portico.Distribution, pols *policies, deps Deps, log *slog.Log
 	}, nil
 }
 
-// policies finds the cache and origin request policies that cache
-// behaviours name: the custom ones of a State, else AWS's managed ones.
+// policies finds the cache, origin request and response headers policies
+// that cache behaviours name: the custom ones of a State, else AWS's
+// managed ones.
 type policies struct {
-	cache  map[string]*portico.CachePolicyConfig
-	origin map[string]*portico.OriginRequestPolicyConfig
+	cache   map[string]*portico.CachePolicyConfig
+	origin  map[string]*portico.OriginRequestPolicyConfig
+	headers map[string]*portico.ResponseHeadersPolicyConfig
+	// compiled holds the response headers policies compiled so far, so
+	// that behaviours naming the same one share it.
+	compiled map[string]*respheaders.Policy
 }
 
 func newPolicies(st *portico.State) *policies {
 	p := &policies{
-		cache:  make(map[string]*portico.CachePolicyConfig),
-		origin: make(map[string]*portico.OriginRequestPolicyConfig),
+		cache:    make(map[string]*portico.CachePolicyConfig),
+		origin:   make(map[string]*portico.OriginRequestPolicyConfig),
+		headers:  make(map[string]*portico.ResponseHeadersPolicyConfig),
+		compiled: make(map[string]*respheaders.Policy),
 	}
 	// Managed first, so that a custom policy would win a (never expected)
 	// clash of IDs.
@@ -271,13 +284,41 @@ func newPolicies(st *portico.State) *policies {
 	for _, op := range portico.ManagedOriginRequestPolicies() {
 		p.origin[op.ID] = &op.Config
 	}
+	for _, hp := range portico.ManagedResponseHeadersPolicies() {
+		p.headers[hp.ID] = &hp.Config
+	}
 	for i := range st.CachePolicies {
 		p.cache[st.CachePolicies[i].ID] = &st.CachePolicies[i].Config
 	}
 	for i := range st.OriginRequestPolicies {
 		p.origin[st.OriginRequestPolicies[i].ID] = &st.OriginRequestPolicies[i].Config
 	}
+	for i := range st.ResponseHeadersPolicies {
+		p.headers[st.ResponseHeadersPolicies[i].ID] = &st.ResponseHeadersPolicies[i].Config
+	}
 	return p
+}
+
+// responseHeaders returns the compiled response headers policy that cache
+// behaviour b names, nil if it names none, or why it cannot be served.
+func (p *policies) responseHeaders(b *portico.CacheBehavior) (*respheaders.Policy, error) {
+	id := deref(b.ResponseHeadersPolicyID)
+	if id == "" {
+		return nil, nil
+	}
+	if c, ok := p.compiled[id]; ok {
+		return c, nil
+	}
+	cfg := p.headers[id]
+	if cfg == nil {
+		return nil, fmt.Errorf("no response headers policy %q", id)
+	}
+	c, err := respheaders.Compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("response headers policy %q: %w", id, err)
+	}
+	p.compiled[id] = c
+	return c, nil
 }
 
 // resolve returns what cache behaviour b keys its cache on and forwards,
