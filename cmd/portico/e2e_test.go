@@ -32,6 +32,7 @@ type portico struct {
 	dataDir string
 	logs    *syncBuffer
 	exited  chan struct{}
+	found   chan []string // the addresses of the "listening" line
 
 	api, http, https, dns string // bound addresses
 }
@@ -62,6 +63,15 @@ var listeningLine = regexp.MustCompile(`msg=listening api=(\S+) http=(\S+) https
 // loopback port, and waits until it says where it listens.
 func startPortico(t *testing.T, dataDir string, env []string, args ...string) *portico {
 	t.Helper()
+	p := spawnPortico(t, dataDir, env, args...)
+	p.waitListening()
+	return p
+}
+
+// spawnPortico starts the binary as startPortico does, without waiting for
+// it to listen: call waitListening for that.
+func spawnPortico(t *testing.T, dataDir string, env []string, args ...string) *portico {
+	t.Helper()
 	p := &portico{t: t, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, args...)
@@ -75,7 +85,8 @@ func startPortico(t *testing.T, dataDir string, env []string, args ...string) *p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	found := make(chan []string, 1)
+	p.found = make(chan []string, 1)
+	found := p.found
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -88,8 +99,17 @@ func startPortico(t *testing.T, dataDir string, env []string, args ...string) *p
 		}
 	}()
 	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
+	return p
+}
+
+// waitListening waits until p says where it listens, and records the
+// addresses.
+func (p *portico) waitListening() {
+	t := p.t
+	t.Helper()
 	select {
-	case addrs := <-found:
+	case addrs := <-p.found:
 		p.api, p.http, p.https, p.dns = addrs[0], addrs[1], addrs[2], addrs[3]
 	case <-p.exited:
 		t.Fatalf("portico exited before listening:\n%s", p.logs)
@@ -97,8 +117,6 @@ func startPortico(t *testing.T, dataDir string, env []string, args ...string) *p
 		p.cmd.Process.Kill()
 		t.Fatalf("portico did not start listening:\n%s", p.logs)
 	}
-	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
-	return p
 }
 
 // kill sends sig and waits for the process to end.

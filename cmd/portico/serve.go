@@ -50,6 +50,9 @@ type serveConfig struct {
 	cacheBytes    int64
 	cacheDisk     int64
 	accessLog     bool
+	// storeWait is how long Open waits for the store's lock, held by the
+	// process being restarted until it has drained.
+	storeWait time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -67,6 +70,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	resolve := fs.String("origin-resolve", "", "comma-separated `host=ip` pairs: connect to ip for origin host, as curl --resolve does; TLS is still verified for host")
 	fs.Int64Var(&c.cacheBytes, "cache-memory", 256<<20, "memory `bytes` of the response cache")
 	fs.Int64Var(&c.cacheDisk, "cache-disk", 1<<30, "disk `bytes` of the response cache, kept in the data directory across restarts; 0 turns the disk tier off")
+	fs.DurationVar(&c.storeWait, "store-wait", 30*time.Second, "how long to wait for another process (the one being restarted) to release the store")
 	fs.BoolVar(&c.accessLog, "access-log", false, "log one line per viewer request to standard error (method, host, path without query, status, bytes, duration, cache result)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -141,26 +145,41 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	st, err := boltstore.Open(filepath.Join(cfg.dataDir, storeFile))
+	// Restarting without dropping requests (see the README): the TCP
+	// listeners are bound first, with SO_REUSEPORT, so that a new process
+	// can bind them while the old one still serves. The kernel then spreads
+	// new connections over both processes; the ones given to this process
+	// wait in its accept backlog, because nothing is accepted until the
+	// configuration is loaded. The store is locked by the old process
+	// until it has drained and exited (SIGTERM), so Open waits for it up
+	// to --store-wait; only then is the configuration loaded and served.
+	// (A connection still queued at the old process when it closes its
+	// sockets is reset, unless the kernel migrates it: sysctl
+	// net.ipv4.tcp_migrate_req=1.) A port taken by a process without
+	// SO_REUSEPORT still fails the start-up with one clear line and exit
+	// code 1.
+	lc := net.ListenConfig{Control: reusePort}
+	apiLn, err := lc.Listen(ctx, "tcp", cfg.apiAddr)
+	if err != nil {
+		return fmt.Errorf("--api: %w", err)
+	}
+	defer apiLn.Close()
+	httpLn, err := lc.Listen(ctx, "tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	defer httpLn.Close()
+	httpsLn, err := lc.Listen(ctx, "tcp", cfg.httpsAddr)
+	if err != nil {
+		return fmt.Errorf("--https: %w", err)
+	}
+	defer httpsLn.Close()
+	log.Info("bound; opening the store", "wait", cfg.storeWait)
+	st, err := boltstore.Open(filepath.Join(cfg.dataDir, storeFile), boltstore.WithLockTimeout(cfg.storeWait))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	// Bind every listener before serving, so that a taken port fails the
-	// start-up with one clear line and exit code 1.
-	apiLn, err := net.Listen("tcp", cfg.apiAddr)
-	if err != nil {
-		return fmt.Errorf("--api: %w", err)
-	}
-	httpLn, err := net.Listen("tcp", cfg.httpAddr)
-	if err != nil {
-		return fmt.Errorf("--http: %w", err)
-	}
-	httpsLn, err := net.Listen("tcp", cfg.httpsAddr)
-	if err != nil {
-		return fmt.Errorf("--https: %w", err)
-	}
 
 	tracker := &deploy.Tracker{}
 	svc := &control.Service{
@@ -267,12 +286,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	}
 
-	var wg sync.WaitGroup
+	var wg, httpWG sync.WaitGroup // all servers; the HTTP ones
 	errc := make(chan error, 4)
 	goServe := func(name string, serveFn func() error) {
 		wg.Add(1)
+		if name != "dns" {
+			httpWG.Add(1)
+		}
 		go func() {
 			defer wg.Done()
+			if name != "dns" {
+				defer httpWG.Done()
+			}
 			if err := serveFn(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				errc <- fmt.Errorf("%s: %w", name, err)
 			}
@@ -295,8 +320,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Stop taking new work everywhere at once, then wait for what is in
-	// flight.
+	// Stop taking new connections: closing the bound sockets (rather than
+	// the servers' listeners) lets the TLS handshakes under way complete
+	// and their connections be served, so that no viewer whose connection
+	// was accepted is turned away. From here on, the kernel gives new
+	// connections to the next process if one has bound the same
+	// addresses. Then stop taking new work everywhere at once, and wait
+	// for what is in flight.
+	for _, ln := range []net.Listener{apiLn, httpLn, httpsLn} {
+		ln.Close()
+	}
+	httpWG.Wait()
 	var down sync.WaitGroup
 	for _, shutdown := range []func(context.Context) error{apiServer.Shutdown, edgeHTTP.Shutdown, edgeHTTPS.Shutdown, dns.Shutdown} {
 		down.Go(func() { shutdown(shutdownCtx) })

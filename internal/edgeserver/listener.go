@@ -153,6 +153,7 @@ type tlsListener struct {
 
 	start    sync.Once
 	wg       sync.WaitGroup // the accept loop and the handshakes
+	hs       sync.WaitGroup // the handshakes
 	closeErr error
 	close    sync.Once
 }
@@ -176,6 +177,18 @@ func (l *tlsListener) acceptLoop() {
 	defer l.wg.Done()
 	for {
 		c, err := l.Listener.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			// The underlying listener was closed, not l: a graceful stop
+			// (a restart hands new connections to the next process). The
+			// handshakes under way finish and their connections are
+			// served before Accept reports the end.
+			l.hs.Wait()
+			select {
+			case l.errc <- err:
+			case <-l.ctx.Done():
+			}
+			return
+		}
 		if err != nil {
 			// Passed on to net/http, which retries temporary errors; the
 			// loop ends with the listener.
@@ -187,6 +200,7 @@ func (l *tlsListener) acceptLoop() {
 			}
 		}
 		l.wg.Add(1)
+		l.hs.Add(1)
 		go l.handshake(c)
 	}
 }
@@ -194,6 +208,7 @@ func (l *tlsListener) acceptLoop() {
 // handshake performs c's TLS handshake and hands the connection over.
 func (l *tlsListener) handshake(c net.Conn) {
 	defer l.wg.Done()
+	defer l.hs.Done()
 	tc := tls.Server(c, l.config)
 	c.SetDeadline(time.Now().Add(l.lim.tlsHandshakeTimeout))
 	if err := tc.HandshakeContext(l.ctx); err != nil {
@@ -230,7 +245,9 @@ func looksLikeHTTP(hdr [5]byte) bool {
 }
 
 // Close stops accepting, ends the handshakes in progress and waits for
-// them.
+// them. To stop gracefully instead, close the underlying listener: the
+// handshakes in progress then complete and Accept returns their
+// connections before net.ErrClosed.
 func (l *tlsListener) Close() error {
 	l.close.Do(func() {
 		l.cancel()
