@@ -231,7 +231,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		edge.AccessLog = log
 	}
 	edgeHTTP, edgeHTTPS := edge.HTTPServer(), edge.HTTPSServer()
-	dns := &dnsserver.Server{Zone: cfg.edgeDomain, Addrs: cfg.publicIPs, Names: currentNames(watcher), Log: log}
+	dns := &dnsserver.Server{Zone: cfg.edgeDomain, Addrs: cfg.publicIPs, Names: currentNames(watcher), Log: log, ListenConfig: lc}
 	dnsAddr, err := dns.Listen(cfg.dnsAddr)
 	if err != nil {
 		return fmt.Errorf("--dns: %w", err)

@@ -116,6 +116,11 @@ type Server struct {
 	// discards them.
 	Log *slog.Logger
 
+	// ListenConfig binds the sockets; its Control may set socket options,
+	// such as SO_REUSEPORT so that a new process can take over the address.
+	// The zero value binds plainly.
+	ListenConfig net.ListenConfig
+
 	mu      sync.Mutex
 	h       *handler
 	udp     net.PacketConn
@@ -142,7 +147,7 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	udp, tcp, err := listen(addr)
+	udp, tcp, err := listen(&s.ListenConfig, addr)
 	if err != nil {
 		return nil, fmt.Errorf("dnsserver: %w", err)
 	}
@@ -152,7 +157,8 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 
 // listen binds host:port for UDP and TCP, retrying with a fresh port when
 // the port was 0 and the one the system chose for UDP is taken for TCP.
-func listen(addr string) (net.PacketConn, net.Listener, error) {
+func listen(lc *net.ListenConfig, addr string) (net.PacketConn, net.Listener, error) {
+	ctx := context.Background()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, err
@@ -162,12 +168,12 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 		attempts = 16
 	}
 	for i := 0; ; i++ {
-		udp, err := net.ListenPacket("udp", addr)
+		udp, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
 		bound := strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port)
-		tcp, err := net.Listen("tcp", net.JoinHostPort(host, bound))
+		tcp, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, bound))
 		if err == nil {
 			return udp, tcp, nil
 		}
