@@ -3,18 +3,12 @@ package edgeserver
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,73 +26,36 @@ import (
 	"github.com/portico-edge/portico/internal/origin"
 	"github.com/portico-edge/portico/internal/snapshot"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
-// testCA issues certificates for tests.
+// testCA issues certificates for tests, as ACM imports them.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	*testpki.CA
 	pool *x509.CertPool
 }
 
-var serial atomic.Int64
-
 func newCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	ca := testpki.NewCA(t, name)
+	return &testCA{CA: ca, pool: ca.Pool()}
 }
 
 // pems is a certificate as ACM's ImportCertificate takes it.
 type pems struct{ cert, chain, key []byte }
 
+// issue issues an ECDSA P-256 certificate for names, valid for 12 hours.
 func (ca *testCA) issue(t testing.TB, names ...string) pems {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(12 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pems{
-		cert:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		chain: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}),
-		key:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
+	return ca.issueWith(t, names)
+}
+
+// issueWith is issue with other options, such as another key type.
+func (ca *testCA) issueWith(t testing.TB, names []string, opts ...testpki.Option) pems {
+	t.Helper()
+	opts = append(opts, testpki.Validity(time.Time{}, time.Now().Add(12*time.Hour)))
+	l := ca.Issue(t, names, opts...)
+	return pems{cert: l.CertPEM, chain: l.ChainPEM, key: l.KeyPEM}
 }
 
 func (ca *testCA) keyPair(t testing.TB, names ...string) *tls.Certificate {
