@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-edge/portico/internal/testlog"
 	"github.com/portico-edge/portico/internal/testpki"
 )
 
@@ -30,7 +30,7 @@ type portico struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dataDir string
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 	exited  chan struct{}
 	found   chan []string // the addresses of the "listening" line
 
@@ -72,7 +72,7 @@ func startPortico(t *testing.T, dataDir string, env []string, args ...string) *p
 // it to listen: call waitListening for that.
 func spawnPortico(t *testing.T, dataDir string, env []string, args ...string) *portico {
 	t.Helper()
-	p := &portico{t: t, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &portico{t: t, dataDir: dataDir, logs: &testlog.Buffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, args...)
 	p.cmd = exec.Command(binary, all...)
@@ -133,24 +133,6 @@ func (p *portico) kill(sig syscall.Signal) {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // recordedRequest is what the test origin saw.

@@ -37,6 +37,7 @@ import (
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/sigv4"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testlog"
 	"github.com/portico-edge/portico/internal/testpki"
 )
 
@@ -159,24 +160,6 @@ type clock struct{ now atomic.Int64 }
 func (c *clock) Now() time.Time      { return time.Unix(0, c.now.Load()).UTC() }
 func (c *clock) Add(d time.Duration) { c.now.Add(int64(d)) }
 
-// syncBuffer is a bytes.Buffer that server goroutines may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // recorder is an http.RoundTripper that keeps a copy of every response
 // body, to check what the server sent.
 type recorder struct {
@@ -216,7 +199,7 @@ type env struct {
 	srv       *httptest.Server
 	client    *acm.Client
 	clock     *clock
-	logs      *syncBuffer
+	logs      *testlog.Buffer
 	responses *recorder
 }
 
@@ -227,7 +210,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{clock: &clock{}, logs: &syncBuffer{}}
+	e := &env{clock: &clock{}, logs: &testlog.Buffer{}}
 	e.clock.now.Store(epoch.UnixNano())
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = &control.Service{

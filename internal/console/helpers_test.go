@@ -23,6 +23,7 @@ import (
 	"github.com/portico-edge/portico/internal/control"
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testlog"
 	"github.com/portico-edge/portico/internal/testpki"
 )
 
@@ -96,7 +97,7 @@ type env struct {
 	tracker *deploy.Tracker
 	handler *Handler
 	srv     *httptest.Server
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 }
 
 // newEnv starts a console. opts change the control service before it
@@ -108,7 +109,7 @@ func newEnv(t *testing.T, opts ...func(*control.Service)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tracker := &deploy.Tracker{}
 	svc := &control.Service{
@@ -427,24 +428,6 @@ func (f *form) values() url.Values {
 		v.Add(fl.name, fl.value)
 	}
 	return v
-}
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testCert is a certificate, its key and its chain in PEM, as the

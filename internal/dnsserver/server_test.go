@@ -1,7 +1,6 @@
 package dnsserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/portico-edge/portico/internal/testlog"
 )
 
 // nameMap is a Names held in a map: name → CNAME target, "" for a
@@ -803,7 +802,7 @@ func (p panicNames) Lookup(name string) (string, bool) {
 // TestPanicRecovered: a panic answering one query is logged and answered
 // with SERVFAIL, and the server goes on answering.
 func TestPanicRecovered(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	addr := start(t, &Server{
 		Names: static(panicNames{testNames}),
 		Log:   slog.New(slog.NewTextHandler(&logs, nil)),
@@ -821,22 +820,4 @@ func TestPanicRecovered(t *testing.T) {
 	if got := logs.String(); !strings.Contains(got, "panic answering a query") || !strings.Contains(got, "boom") {
 		t.Errorf("log = %q, want the panic logged", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package edgeserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -26,6 +25,7 @@ import (
 	"github.com/portico-edge/portico/internal/origin"
 	"github.com/portico-edge/portico/internal/snapshot"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testlog"
 	"github.com/portico-edge/portico/internal/testpki"
 )
 
@@ -219,24 +219,6 @@ func distConfig(ref string, enabled bool, certARN string, aliases ...string) *po
 	return cfg
 }
 
-// syncBuffer is a log destination that tests read while servers write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // edge is a whole data plane, wired as cmd/portico wires it: a control
 // service over bbolt, a snapshot watcher reporting to a deploy tracker, and
 // the edge server's HTTP and HTTPS listeners on 127.0.0.1:0.
@@ -246,7 +228,7 @@ type edge struct {
 	watcher   *snapshot.Watcher
 	origin    *testOrigin
 	viewerCA  *testCA
-	logs      *syncBuffer
+	logs      *testlog.Buffer
 	server    *Server
 	httpSrv   *http.Server
 	httpsSrv  *http.Server
@@ -272,7 +254,7 @@ func newEdgeWith(t *testing.T, limits Limits) *edge {
 		tracker:  &deploy.Tracker{},
 		origin:   newOrigin(t),
 		viewerCA: newCA(t, "Viewer Test CA"),
-		logs:     &syncBuffer{},
+		logs:     &testlog.Buffer{},
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc = &control.Service{

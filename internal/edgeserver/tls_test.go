@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-edge/portico/internal/snapshot"
+	"github.com/portico-edge/portico/internal/testlog"
 	"github.com/portico-edge/portico/internal/testpki"
 )
 
@@ -144,7 +145,7 @@ func TestTLSScanTestssl(t *testing.T) {
 // ones (within a day) do not.
 func TestCertificateExpiryIsLogged(t *testing.T) {
 	ca := newCA(t, "Viewer Test CA")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	s := &Server{
 		Snapshot:           func() *snapshot.Snapshot { return nil },
 		DefaultCertificate: ca.keyPair(t, "*.portico.localhost"), // valid for 12 hours

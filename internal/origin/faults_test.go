@@ -21,6 +21,7 @@ import (
 
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/origin"
+	"github.com/portico-edge/portico/internal/testlog"
 )
 
 // scriptedOrigin is a TLS origin for fault injection. It reads each request
@@ -390,7 +391,7 @@ type faultRun struct {
 
 	dials  atomic.Int32                 // connections to the origin
 	marked atomic.Pointer[origin.Error] // what ErrorWriter was told
-	logs   syncBuffer                   // the Proxy's log
+	logs   testlog.Buffer               // the Proxy's log
 
 	resp    *http.Response
 	body    []byte
@@ -544,22 +545,4 @@ func TestBrokenBodyPanicsWithoutServer(t *testing.T) {
 	}()
 	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "https://login.example.com/", nil))
 	t.Error("ServeHTTP returned normally after the body broke off")
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

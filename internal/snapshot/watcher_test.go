@@ -1,14 +1,12 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +15,9 @@ import (
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/store"
 	"github.com/portico-edge/portico/internal/store/boltstore"
+	"github.com/portico-edge/portico/internal/testlog"
 	"github.com/portico-edge/portico/internal/testpki"
 )
-
-// syncBuffer is a log destination that tests read while the watcher writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // env is a control service over bbolt, a deploy tracker and an origin.
 type env struct {
@@ -46,7 +27,7 @@ type env struct {
 	origin  *testOrigin
 	deps    Deps
 	ca      *testpki.CA
-	log     *syncBuffer
+	log     *testlog.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -61,7 +42,7 @@ func newEnv(t *testing.T) *env {
 		tracker: &deploy.Tracker{},
 		origin:  newOrigin(t),
 		ca:      testpki.NewCA(t, "Viewer Test CA"),
-		log:     &syncBuffer{},
+		log:     &testlog.Buffer{},
 	}
 	e.svc = &control.Service{
 		Store:      st,
