@@ -417,9 +417,7 @@ func TestReimportCertificateRace(t *testing.T) {
 	real := s.Store
 	rs := &raceStore{Store: real}
 	rs.hook = func() {
-		s2 := *s
-		s2.Store = real
-		certUseDistribution(t, &s2, c.ARN, "www.example.com")
+		certUseDistribution(t, otherProcess(s, real), c.ARN, "www.example.com")
 	}
 	s.Store = rs
 	narrow := certIssue(t, certSpec{names: []string{"auth.example.com"}})
@@ -442,9 +440,7 @@ func TestReimportCertificateRace(t *testing.T) {
 	}
 	rs = &raceStore{Store: real}
 	rs.hook = func() {
-		s2 := *s
-		s2.Store = real
-		certUseDistribution(t, &s2, fresh.ARN, "login.example.com")
+		certUseDistribution(t, otherProcess(s, real), fresh.ARN, "login.example.com")
 	}
 	s.Store = rs
 	certWantCode(t, s.DeleteCertificate(ctx, fresh.ARN), portico.ErrResourceInUse)
@@ -592,4 +588,11 @@ func TestCertificateStoreFileMode(t *testing.T) {
 	if mode := fi.Mode().Perm(); mode != 0o600 {
 		t.Errorf("store file mode = %v, want 0600", mode)
 	}
+}
+
+// otherProcess returns a Service configured as s but writing to st, as a
+// second control-plane process sharing the store would.
+func otherProcess(s *control.Service, st store.Store) *control.Service {
+	return &control.Service{Store: st, Progress: s.Progress, EdgeDomain: s.EdgeDomain, AccountID: s.AccountID,
+		Region: s.Region, DeployWait: s.DeployWait, Now: s.Now, Log: s.Log}
 }

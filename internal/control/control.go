@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/portico-edge/portico/internal/store"
@@ -77,6 +78,9 @@ type Service struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+
+	writeMu sync.Mutex // held by write transactions: see retryConflicts
+	state   stateCache
 }
 
 // Store key layout. Every key the control plane writes is named here.

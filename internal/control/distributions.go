@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -42,7 +43,7 @@ func (s *Service) createDistribution(ctx context.Context, cfg *portico.Distribut
 		return nil, err
 	}
 	var d *portico.Distribution
-	err := retryConflicts(func() error {
+	err := s.retryConflicts(func() error {
 		var t txn
 		if _, err := s.Store.Get(ctx, keyCallerRef+cfg.CallerReference); err == nil {
 			return errDistributionAlreadyExists()
@@ -127,7 +128,7 @@ func (s *Service) UpdateDistribution(ctx context.Context, id, ifMatch string, cf
 		return nil, err
 	}
 	var d *portico.Distribution
-	err := retryConflicts(func() error {
+	err := s.retryConflicts(func() error {
 		old, kv, err := s.readDistribution(ctx, id)
 		if err != nil {
 			return err
@@ -185,7 +186,7 @@ func (s *Service) DeleteDistribution(ctx context.Context, id, ifMatch string) er
 	if ifMatch == "" {
 		return errIfMatchMissing()
 	}
-	err := retryConflicts(func() error {
+	err := s.retryConflicts(func() error {
 		d, kv, err := s.readDistribution(ctx, id)
 		if err != nil {
 			return err
@@ -420,8 +421,22 @@ func (t *txn) del(key string) { t.ops = append(t.ops, store.Op{Key: key, Delete:
 // retryConflicts runs attempt until it returns anything but
 // store.ErrConflict, at most txnAttempts times. Each attempt re-reads what
 // it relies on, so a retry re-validates against the newer state.
-func retryConflicts(attempt func() error) error {
-	for range txnAttempts {
+//
+// The writers of this process take turns (s.writeMu), so they never
+// conflict with each other: many concurrent writes that touch one key,
+// such as distributions created in parallel with one certificate (whose
+// user list each updates), all succeed. A store shared by several
+// processes can still report conflicts; those are retried after a short,
+// growing, randomised pause so that the contenders spread out.
+func (s *Service) retryConflicts(attempt func() error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	pause := time.Millisecond
+	for i := range txnAttempts {
+		if i > 0 {
+			time.Sleep(pause/2 + rand.N(pause))
+			pause = min(2*pause, 100*time.Millisecond)
+		}
 		if err := attempt(); !errors.Is(err, store.ErrConflict) {
 			return err
 		}

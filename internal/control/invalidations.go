@@ -42,7 +42,7 @@ func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef stri
 	}
 	var inv *portico.Invalidation
 	existing := false
-	err := retryConflicts(func() error {
+	err := s.retryConflicts(func() error {
 		existing = false
 		_, distKV, err := s.readDistribution(ctx, distID)
 		if err != nil {
