@@ -58,6 +58,8 @@ type Handler struct {
 
 	mu      sync.Mutex
 	revoked map[string]time.Time // signed-out session IDs → their expiry
+
+	throttle throttle // failed sign-ins by client
 }
 
 // ServeHTTP serves the console. It expects paths under /console/.

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/portico-edge/portico"
@@ -62,11 +64,22 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 	if err != nil {
 		return err
 	}
+	client, now := clientOf(r.RemoteAddr), time.Now()
+	if wait := h.throttle.wait(client, now); wait > 0 {
+		secs := int64((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		return h.signinForm(w, r, id, next).fail(&portico.Error{
+			Code:    "Throttling",
+			Message: fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d seconds.", secs),
+			Status:  http.StatusTooManyRequests,
+		})
+	}
 	// The ID goes into the session cookie: it must be printable ASCII
 	// without the cookie's separator. Login is called either way, so that a
 	// bad ID takes as long as a bad secret.
 	ok := h.Login(id, secret) && isAccessKeyID(id)
 	if !ok {
+		h.throttle.fail(client, now)
 		h.logger().Warn("console: sign-in failed", "remote", r.RemoteAddr)
 		p := h.signinForm(w, r, id, next)
 		return p.fail(&portico.Error{
@@ -75,7 +88,8 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 			Status:  http.StatusUnauthorized,
 		})
 	}
-	s := newSession(id, time.Now())
+	h.throttle.succeed(client)
+	s := newSession(id, now)
 	http.SetCookie(w, cookie(r, sessionCookie, h.keys.encodeSession(s), sessionLifetime))
 	http.SetCookie(w, cookie(r, signinCookie, "", 0))
 	h.logger().Info("console: signed in", "access_key_id", id, "remote", r.RemoteAddr)
