@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// profile runs the HIT 1 KiB load against Portico (built with
-// bench/pprofhook) and saves, in <out>/profile: the CPU profile taken
+// profile runs one load against Portico (built with bench/pprofhook): the
+// first case -cases names, HIT 1 KiB by default. It saves, in
+// <out>/profile: the CPU profile taken
 // under the load, the allocation profiles before and after it, and the
 // `go tool pprof -top` views of both, with the allocations per request
 // (from runtime.MemStats.Mallocs) in summary.txt.
@@ -26,6 +29,18 @@ func (b *bench) profile(ctx context.Context) error {
 		}
 	}
 	hit := cases[0]
+	if b.cfg.cases != "" {
+		name, _, _ := strings.Cut(b.cfg.cases, ",")
+		i := slices.IndexFunc(cases, func(c loadCase) bool { return c.name == name })
+		if i < 0 {
+			return fmt.Errorf("-cases %q names no case", b.cfg.cases)
+		}
+		hit = cases[i]
+	}
+	addr := portico.http
+	if hit.tls {
+		addr = portico.https
+	}
 	dir := filepath.Join(b.cfg.out, "profile")
 	if b.cfg.out == "" {
 		dir = filepath.Join(b.work, "profile")
@@ -33,7 +48,7 @@ func (b *bench) profile(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := b.load.run(ctx, hit, portico.http, 2*time.Second); err != nil { // warm up
+	if _, err := b.load.run(ctx, hit, addr, 2*time.Second); err != nil { // warm up
 		return err
 	}
 	base := "http://" + b.cfg.pprofAddr
@@ -59,7 +74,7 @@ func (b *bench) profile(ctx context.Context) error {
 		time.Sleep(time.Second)
 		profErr <- b.fetch(ctx, base+"/debug/pprof/profile?seconds="+strconv.Itoa(max(1, int(d/time.Second))), cpuProfile)
 	}()
-	res, err := b.load.run(ctx, hit, portico.http, d+2*time.Second)
+	res, err := b.load.run(ctx, hit, addr, d+2*time.Second)
 	if err != nil {
 		return err
 	}
