@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -158,7 +159,14 @@ type CustomErrorResponses struct {
 	Items    []CustomErrorResponse `xml:"Items>CustomErrorResponse"`
 }
 
-// CustomErrorResponse is one entry of CustomErrorResponses.
+// customErrorResponseCodes are the status codes CloudFront may answer with
+// a custom error page (DG GeneratingCustomErrorResponses, "Changing
+// response codes returned by CloudFront").
+var customErrorResponseCodes = []int{200, 400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504}
+
+// CustomErrorResponse is one entry of CustomErrorResponses. ResponseCode,
+// when set, is one of customErrorResponseCodes; when empty, a page is
+// answered with the error's own code.
 type CustomErrorResponse struct {
 	ErrorCode          int     `xml:"ErrorCode"`
 	ResponsePagePath   *string `xml:"ResponsePagePath,omitempty"`
@@ -439,6 +447,11 @@ func (c *DistributionConfig) Validate() error {
 			}
 			if e.ResponsePagePath != nil && *e.ResponsePagePath != "" && !strings.HasPrefix(*e.ResponsePagePath, "/") {
 				return Errorf("InvalidResponseCode", "ResponsePagePath must begin with a slash.")
+			}
+			if rc := e.ResponseCode; rc != nil && *rc != "" {
+				if code, err := strconv.Atoi(*rc); err != nil || !slices.Contains(customErrorResponseCodes, code) {
+					return Errorf("InvalidResponseCode", "The response code %q is not valid. Specify 200, 400, 403, 404, 405, 414, 416, 500, 501, 502, 503 or 504.", *rc)
+				}
 			}
 		}
 	}

@@ -302,6 +302,9 @@ var (
 	referrerPolicyValues   = []string{"no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin", "same-origin", "strict-origin", "strict-origin-when-cross-origin", "unsafe-url"}
 	unremovableHeaders     = []string{"connection", "content-encoding", "content-length", "expect", "host", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "trailer", "transfer-encoding", "upgrade", "via", "warning", "x-cache", "x-forwarded-proto", "x-real-ip"}
 	unremovableHeaderPrefs = []string{"x-accel-", "x-amz-cf-", "x-amzn-", "x-edge-"}
+	// originRequestOnlyHeaders are the CloudFront headers an origin request
+	// policy may add but a cache policy may not key on.
+	originRequestOnlyHeaders = []string{"CloudFront-Viewer-Address", "CloudFront-Viewer-ASN", "CloudFront-Viewer-TLS", "CloudFront-Viewer-JA3-Fingerprint"}
 )
 
 // TTLs returns the policy's MinTTL, DefaultTTL and MaxTTL with CloudFront's
@@ -352,6 +355,15 @@ func (c *CachePolicyConfig) Validate() error {
 	headers := listRule{"HeaderBehavior", cacheHeaderBehaviors, ErrTooManyHeadersInCachePolicy, "headers in the cache policy", isToken, true}
 	if err := headers.check(p.HeadersConfig.HeaderBehavior, headerNames(p.HeadersConfig)); err != nil {
 		return err
+	}
+	for _, h := range headerNames(p.HeadersConfig) {
+		// Values unique to a viewer or a connection, which would make
+		// every request a key of its own (DG adding-cloudfront-headers:
+		// they "can be added in an origin request policy, but not in a
+		// cache policy").
+		if slices.ContainsFunc(originRequestOnlyHeaders, func(n string) bool { return strings.EqualFold(n, h) }) {
+			return Errorf(ErrInvalidArgument, "The parameter Headers contains %s that is not allowed.", h)
+		}
 	}
 	cookies := listRule{"CookieBehavior", cacheListBehaviors, ErrTooManyCookiesInCachePolicy, "cookies in the cache policy", isToken, false}
 	if err := cookies.check(p.CookiesConfig.CookieBehavior, cookieNames(p.CookiesConfig)); err != nil {

@@ -128,7 +128,10 @@ func (p *pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rw.via = p.via20
 	}
 	rw.id[0] = newRequestID()
-	r = r.WithContext(origin.WithRequestID(r.Context(), rw.id[0])) // a copy: the server's request is not changed
+	// The request's ID, POP and arrival, for the origin (X-Amz-Cf-Id) and
+	// Server-Timing.
+	info := &origin.RequestInfo{ID: rw.id[0], Pop: p.pop[0], Received: start}
+	r = r.WithContext(origin.WithRequestInfo(r.Context(), info)) // a copy: the server's request is not changed
 
 	h, err := p.route(r)
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package errpage renders the pages that the edge itself answers with
 // (unknown host, misdirected request, origin failures), in the shape of
-// CloudFront's "The request could not be satisfied" page.
+// CloudFront's "The request could not be satisfied" page, and applies a
+// distribution's custom error responses, which replace error responses
+// with pages of the distribution's own (see Responses).
 package errpage
 
 import (

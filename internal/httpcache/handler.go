@@ -430,7 +430,7 @@ func (h *handler) fetch(w http.ResponseWriter, x *exchange) {
 	case x.partial:
 	case st != nil && st.hasValidator():
 		x.revalidating = true
-		out = withoutConditionals(x.r)
+		out = withoutConditionals(x.r.WithContext(origin.WithCacheValidators(x.r.Context())))
 		if st.etag != "" {
 			out.Header["If-None-Match"] = []string{st.etag}
 		}

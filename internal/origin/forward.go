@@ -59,6 +59,9 @@ type policy struct {
 	// authOnOptions is true when OPTIONS responses are cached: CloudFront
 	// then drops Authorization on OPTIONS as on GET and HEAD.
 	authOnOptions bool
+	// viewer are the CloudFront-* headers the behaviour adds, with the
+	// values the edge computes.
+	viewer ViewerHeaders
 }
 
 func newPolicy(b *portico.CacheBehavior, pol *portico.ResolvedPolicy) policy {
@@ -69,6 +72,7 @@ func newPolicy(b *portico.CacheBehavior, pol *portico.ResolvedPolicy) policy {
 		br:          pol.Key.AcceptEncodingBrotli,
 		forwardHost: pol.Forward.Headers.Includes("Host"),
 		legacy:      pol.Legacy,
+		viewer:      NewViewerHeaders(pol.Forward.CloudFrontHeaders),
 	}
 	p.setCookie = pol.Forward.Cookies.Mode != portico.SelectNone
 	if fv := b.ForwardedValues; pol.Legacy && fv != nil && fv.Cookies != nil {

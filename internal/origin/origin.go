@@ -34,9 +34,16 @@
 //   - sends exactly one client IP in X-Forwarded-For, the TCP peer's, after
 //     removing the viewer's X-Forwarded-For, Forwarded, True-Client-IP and
 //     X-Real-IP (CloudFront appends to the viewer's list, which lets a viewer
-//     spoof the first hop), and CloudFront-Viewer-Address as ip:port;
+//     spoof the first hop);
+//   - adds the CloudFront-* headers that describe the viewer
+//     (CloudFront-Viewer-Address, CloudFront-Forwarded-Proto,
+//     CloudFront-Is-Mobile-Viewer and the others ViewerHeaders lists) only
+//     when the behaviour selects them, through its origin request policy,
+//     cache policy or legacy header whitelist, and always with the values
+//     the edge computes (DG adding-cloudfront-headers): a viewer's
+//     CloudFront-* header never reaches the origin;
 //   - appends itself to Via, sets X-Amz-Cf-Id to the request ID carried by
-//     the context (see WithRequestID), and sets the origin's custom headers
+//     the context (see WithRequestInfo), and sets the origin's custom headers
 //     last, replacing any viewer value. Their values are secrets: they are
 //     never logged and never shown in an error page.
 //
@@ -105,6 +112,14 @@
 // Request and response bodies are streamed, never held whole: a large upload
 // reaches the origin as the viewer sends it, and a download reaches the
 // viewer as the origin sends it.
+//
+// # Server-Timing
+//
+// When the request's context carries a Timing (see WithTiming), the Proxy
+// records in it how long the origin's address lookup, connection and first
+// response byte took, for a response headers policy's Server-Timing
+// header. Requests without one are not traced beyond what the retries
+// need.
 package origin
 
 import (
@@ -290,10 +305,15 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 	h := out.Header
 	websocket := isWebSocket(h)
+	revalidation := cacheValidators(in.Context())
 	for name := range h {
 		// Names from the wire are canonical already; one set by a
 		// handler in front of the proxy may not be.
-		if !p.policy.keep(textproto.CanonicalMIMEHeaderKey(name), in.Method, websocket) {
+		canonical := textproto.CanonicalMIMEHeaderKey(name)
+		if revalidation && (canonical == "If-None-Match" || canonical == "If-Modified-Since") {
+			continue
+		}
+		if !p.policy.keep(canonical, in.Method, websocket) {
 			delete(h, name)
 		}
 	}
@@ -308,10 +328,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if c := AppendCookies(nil, in.Header, p.policy.forward.Cookies); len(c) > 0 {
 		h.Set("Cookie", string(c))
 	}
-	if ip, ipPort, ok := viewerAddress(in.RemoteAddr); ok {
+	if ip, _, ok := viewerAddress(in.RemoteAddr); ok {
 		h.Set("X-Forwarded-For", ip)
-		h.Set("Cloudfront-Viewer-Address", ipPort)
 	}
+	p.policy.viewer.Replace(h, in)
 	h.Add("Via", via)
 	if id := RequestID(in.Context()); id != "" {
 		h.Set("X-Amz-Cf-Id", id)
@@ -445,18 +465,4 @@ func (b bufferPool) Put(buf []byte) {
 		buf = buf[:copyBufferSize]
 		b.pool.Put(&buf)
 	}
-}
-
-type requestIDKey struct{}
-
-// WithRequestID returns a context that carries the request's ID, which the
-// Proxy sends to the origin as X-Amz-Cf-Id and prints on error pages.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the request ID carried by ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
 }

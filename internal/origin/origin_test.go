@@ -301,11 +301,12 @@ func TestRequestHeaders(t *testing.T) {
 
 // TestClientIP checks that the origin sees exactly one client IP, the TCP
 // peer's, whatever the viewer claims, and CloudFront-Viewer-Address as
-// ip:port. Auth0 requires exactly one IP in X-Forwarded-For.
+// ip:port when the behaviour selects it. Auth0 requires exactly one IP in
+// X-Forwarded-For.
 func TestClientIP(t *testing.T) {
 	ca := newTestCA(t)
 	o := newTestOrigin(t, ca, nil)
-	e := newProxyEdge(t, ca, o.addr(), originConfig(), behavior(forwarded(true, []string{"all"}, "*")))
+	e := newProxyEdge(t, ca, o.addr(), originConfig(), behavior(forwarded(true, []string{"all"}, "CloudFront-Viewer-Address")))
 
 	claims := []map[string][]string{
 		nil,

@@ -255,11 +255,20 @@ type retryTransport struct {
 
 func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	check := new(connCheck)
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+	trace := &httptrace.ClientTrace{
 		GotConn:              check.gotConn,
 		GotFirstResponseByte: check.gotFirstResponseByte,
-	}))
+	}
+	timing := timingOf(req.Context())
+	if timing != nil {
+		// Server-Timing reports this request's upstream metrics.
+		trace = timing.trace(trace)
+	}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	for attempt := 1; ; attempt++ {
+		if timing != nil {
+			timing.begin()
+		}
 		resp, err := rt.next.RoundTrip(req)
 		if err == nil && check.unsolicited() {
 			// Closed before its end, the body takes the connection

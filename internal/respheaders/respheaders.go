@@ -1,17 +1,47 @@
 // Package respheaders applies a CloudFront response headers policy to the
 // responses of an http.Handler: the security headers (Strict-Transport-
 // Security, Content-Security-Policy and the others), the custom headers,
-// the headers to remove, and the CORS headers.
+// the headers to remove, the CORS headers and the Server-Timing header.
 //
 // Compile turns a policy's configuration into an immutable Policy once,
 // with every header value rendered ahead of time, and Wrap applies it to
 // each response just before its header is written. Wrapped outside the
-// cache, it applies to hits and misses alike.
+// cache, it applies to hits and misses alike (DG modifying-response-headers:
+// "CloudFront modifies the headers in the responses that it serves from
+// the cache and the ones that it forwards from the origin").
 //
-// CORS preflight requests are not answered here: they go through to the
-// wrapped handler (the cache, then the origin), and the policy's preflight
-// headers (Access-Control-Allow-Methods, -Allow-Headers, -Max-Age) are
-// added to whatever response it gives.
+// # CORS
+//
+// CloudFront does not answer CORS requests itself: a response headers
+// policy adds headers to the responses of the origin or the cache (DG
+// modifying-response-headers, understanding-response-headers-policies).
+// So a preflight, an OPTIONS request with Origin and
+// Access-Control-Request-Method, goes through to the wrapped handler (the
+// cache, then the origin) like any request; the cache behaviour must allow
+// OPTIONS, or the edge refuses it with 403 before it gets here. To every
+// response to a request whose Origin the policy allows, the policy adds
+// Access-Control-Allow-Origin ("*", or the request's origin when the
+// policy lists it, a leading "*." label matching any subdomain),
+// Access-Control-Allow-Credentials when true and
+// Access-Control-Expose-Headers; to the response to a preflight it also
+// adds Access-Control-Allow-Methods, -Allow-Headers and -Max-Age (DG
+// understanding-response-headers-policies, "CORS headers"). With
+// OriginOverride false a CORS header the response already has is kept;
+// with true the policy's replaces it. A request whose Origin the policy
+// does not allow, or without Origin, gets no CORS header from the policy.
+// The status is the origin's: an origin that refuses OPTIONS fails the
+// preflight, as behind CloudFront.
+//
+// # Server-Timing
+//
+// With ServerTimingHeadersConfig enabled, SamplingRate percent of the
+// responses, and every response to a request with "Pragma: server-timing",
+// get a Server-Timing header with CloudFront's metrics: the cache result,
+// the POP and request ID, and the first-byte latencies to the viewer and,
+// when the origin was asked, the origin connection's timings. See
+// timingState.setHeader for the format. The draw is a lock-free random
+// number; a policy without Server-Timing, or a request not drawn, costs
+// nothing more.
 package respheaders
 
 import (
@@ -21,6 +51,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -55,6 +86,7 @@ type Policy struct {
 	remove []string // canonical names
 	set    []field  // security and custom headers, in that order
 	cors   *cors
+	timing *serverTiming // nil: no Server-Timing header
 }
 
 // field is one header the policy sets. value is rendered once and shared
@@ -79,13 +111,17 @@ var star = []string{"*"}
 
 // Compile compiles a response headers policy. c must be valid
 // (ResponseHeadersPolicyConfig.Validate); Compile still rejects header names
-// and values that cannot be sent. Server-Timing is not supported: its
-// settings are ignored.
+// and values that cannot be sent, and a sampling rate that is not a
+// percentage.
 func Compile(c *portico.ResponseHeadersPolicyConfig) (*Policy, error) {
 	if c == nil {
 		return nil, fmt.Errorf("respheaders: no policy")
 	}
 	p := &Policy{}
+	var err error
+	if p.timing, err = compileServerTiming(c.ServerTimingHeadersConfig); err != nil {
+		return nil, err
+	}
 	if rh := c.RemoveHeadersConfig; rh != nil {
 		for _, h := range rh.Items {
 			if !httpguts.ValidHeaderFieldName(h.Header) {
@@ -232,14 +268,24 @@ func originMatches(pattern, origin string) bool {
 		strings.EqualFold(origin[len(origin)-len(suffix):], suffix)
 }
 
-// apply edits the header h of the response to r.
-func (p *Policy) apply(h http.Header, r *http.Request) {
+// apply edits the header h of the response to r. ts is the request's
+// Server-Timing record, nil when it gets no Server-Timing header.
+func (p *Policy) apply(h http.Header, r *http.Request, ts *timingState) {
 	for _, k := range p.remove {
 		delete(h, k)
 	}
 	for i := range p.set {
 		p.set[i].apply(h)
 	}
+	p.applyCORS(h, r)
+	if ts != nil {
+		ts.setHeader(h, time.Now())
+	}
+}
+
+// applyCORS adds the policy's CORS headers, if any, for a request whose
+// Origin the policy allows.
+func (p *Policy) applyCORS(h http.Header, r *http.Request) {
 	c := p.cors
 	if c == nil {
 		return
@@ -295,6 +341,10 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*w = writer{}
 		h.pool.Put(w)
 	}()
+	if st := h.p.timing; st != nil && st.sampled(r) {
+		w.timing, r = newTimingState(r)
+		w.r = r
+	}
 	h.next.ServeHTTP(w, r)
 }
 
@@ -304,13 +354,14 @@ type writer struct {
 	http.ResponseWriter
 	p       *Policy
 	r       *http.Request
+	timing  *timingState // the request was sampled for Server-Timing
 	applied bool
 }
 
 func (w *writer) applyOnce() {
 	if !w.applied {
 		w.applied = true
-		w.p.apply(w.ResponseWriter.Header(), w.r)
+		w.p.apply(w.ResponseWriter.Header(), w.r, w.timing)
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 	"github.com/portico-edge/portico"
 )
 
-// origin answers with the headers in its query: ?h=Name:value&h=...
-func origin() http.Handler {
+// echoOrigin answers with the headers in its query: ?h=Name:value&h=...
+func echoOrigin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, kv := range r.URL.Query()["h"] {
 			k, v, _ := strings.Cut(kv, ":")
@@ -107,12 +107,18 @@ func TestWrap(t *testing.T) {
 		{"CORS preflight", portico.ResponseHeadersPolicyConfig{CorsConfig: corsAll(false)}, "OPTIONS", "", map[string]string{"Origin": "https://a.example", "Access-Control-Request-Method": "PUT"}, map[string]string{
 			"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT", "Access-Control-Allow-Headers": "*", "Access-Control-Max-Age": "",
 		}},
+		{"CORS preflight, origin's methods kept", portico.ResponseHeadersPolicyConfig{CorsConfig: corsAll(false)}, "OPTIONS", "h=Access-Control-Allow-Methods:GET", map[string]string{"Origin": "https://a.example", "Access-Control-Request-Method": "PUT"}, map[string]string{
+			"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET", "Access-Control-Allow-Headers": "*",
+		}},
+		{"CORS preflight, origin's methods overridden", portico.ResponseHeadersPolicyConfig{CorsConfig: corsAll(true)}, "OPTIONS", "h=Access-Control-Allow-Methods:GET", map[string]string{"Origin": "https://a.example", "Access-Control-Request-Method": "PUT"}, map[string]string{
+			"Access-Control-Allow-Methods": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT",
+		}},
 		{"CORS OPTIONS without request method", portico.ResponseHeadersPolicyConfig{CorsConfig: corsAll(false)}, "OPTIONS", "", map[string]string{"Origin": "https://a.example"}, map[string]string{
 			"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "",
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(Wrap(compile(t, tt.policy), origin()))
+			srv := httptest.NewServer(Wrap(compile(t, tt.policy), echoOrigin()))
 			defer srv.Close()
 			req, err := http.NewRequest(tt.method, srv.URL+"/?"+tt.query, nil)
 			if err != nil {
@@ -247,7 +253,7 @@ func FuzzCORSOrigin(f *testing.F) {
 		AccessControlAllowCredentials: portico.Ptr(false),
 		OriginOverride:                portico.Ptr(true),
 	}})
-	h := Wrap(p, origin())
+	h := Wrap(p, echoOrigin())
 	f.Fuzz(func(t *testing.T, o string) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.Header["Origin"] = []string{o}

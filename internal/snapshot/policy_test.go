@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -300,5 +301,46 @@ func TestBuildSkipsUnknownPolicy(t *testing.T) {
 				t.Errorf("Skipped() = %s, want the distribution and %s", skipped, tt.want)
 			}
 		})
+	}
+}
+
+// TestPolicyRevalidationSendsValidators checks that a stale object is
+// revalidated with its validators although the cache policy forwards no
+// conditional fields: the If-None-Match the cache adds is its own, not the
+// viewer's, and CloudFront sends it whatever the policy (a 304 then makes a
+// RefreshHit rather than a full fetch).
+func TestPolicyRevalidationSendsValidators(t *testing.T) {
+	o := &recordingOrigin{testOrigin: &testOrigin{ca: testpki.NewCA(t, "Origin Test CA"), count: make(map[string]int)}}
+	var mu sync.Mutex
+	var conditional []string // If-None-Match of each origin request
+	o.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conditional = append(conditional, r.Header.Get("If-None-Match"))
+		mu.Unlock()
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Cache-Control", "max-age=0")
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, "version 1")
+	}))
+	o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*o.ca.Issue(t, []string{originHost}).TLSCertificate(t)}}
+	o.srv.StartTLS()
+	t.Cleanup(o.srv.Close)
+	base := serveSnapshot(t, policyState(), o)
+
+	// The viewer's own If-None-Match is not forwarded: the policy does
+	// not select it, and the cache fetches the whole object to store.
+	if x, body := fetchVia(t, base, "/keyed/r?v=1", map[string]string{"If-None-Match": `"other"`}); x != "Miss from portico" || body != "version 1" {
+		t.Fatalf("first request: X-Cache %q, body %q", x, body)
+	}
+	if x, body := fetchVia(t, base, "/keyed/r?v=1", nil); x != "RefreshHit from portico" || body != "version 1" {
+		t.Errorf("stale object: X-Cache %q, body %q; want a RefreshHit with the stored body", x, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"", `"v1"`}; !slices.Equal(conditional, want) {
+		t.Errorf("origin got If-None-Match %q, want %q", conditional, want)
 	}
 }

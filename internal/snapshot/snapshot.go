@@ -1,7 +1,18 @@
 // Package snapshot compiles one revision of the stored configuration into
 // what the edge serves: a host table of the enabled distributions, each
-// with its ordered cache behaviours and their handler chains (response
-// headers policy around the cache in front of the origin), and the index of the viewer certificates they use.
+// with its ordered cache behaviours and their handler chains, and the
+// index of the viewer certificates they use.
+//
+// A behaviour's chain is, from the viewer in:
+//
+//	respheaders   the behaviour's response headers policy, if any
+//	errpage       the distribution's custom error pages, if any: an error
+//	              response is replaced by a page fetched through the
+//	              page's own behaviour, from its cache key onwards
+//	CloudFront-*  the CloudFront-* headers the cache key names, set to the
+//	              values the edge computes (origin.ViewerHeaders), if any
+//	httpcache     the cache
+//	origin        the origin proxy
 //
 // A Snapshot is immutable. The Watcher builds a new one for every store
 // revision away from the request path and publishes it through an
@@ -20,6 +31,7 @@ import (
 
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/certs"
+	"github.com/portico-edge/portico/internal/errpage"
 	"github.com/portico-edge/portico/internal/httpcache"
 	"github.com/portico-edge/portico/internal/origin"
 	"github.com/portico-edge/portico/internal/respheaders"
@@ -77,10 +89,16 @@ type Behavior struct {
 	// ViewerProtocolPolicy is allow-all, https-only or redirect-to-https.
 	ViewerProtocolPolicy string
 	// Handler serves the requests the behaviour accepts: the cache in front
-	// of the origin proxy, inside the behaviour's response headers policy
-	// if it names one, so that hits get the policy's headers too.
+	// of the origin proxy, inside the distribution's custom error pages
+	// and the behaviour's response headers policy if it names one, so that
+	// hits and error pages get the policy's headers too.
 	Handler http.Handler
 
+	// page serves the distribution's custom error pages whose path the
+	// behaviour's pattern matches: Handler without the response headers
+	// policy and the custom error pages, so that an error page is cached
+	// like any object and an error on the way to it is never replaced.
+	page    http.Handler
 	allowed []string
 }
 
@@ -165,7 +183,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 		if !d.Config.IsEnabled() {
 			continue
 		}
-		site, err := buildSite(d, pols, deps, log.With("distribution", d.ID))
+		site, err := buildSite(d, pols, deps, skip, log.With("distribution", d.ID))
 		if err != nil {
 			skip(fmt.Errorf("snapshot: distribution %s: %w", d.ID, err))
 			continue
@@ -208,12 +226,22 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 	return snap, nil
 }
 
-// buildSite compiles one distribution's behaviours.
-func buildSite(d *portico.Distribution, pols *policies, deps Deps, log *slog.Logger) (*Site, error) {
+// buildSite compiles one distribution's behaviours. Parts of it that are
+// left out while the rest is served are reported to skip.
+func buildSite(d *portico.Distribution, pols *policies, deps Deps, skip func(error), log *slog.Logger) (*Site, error) {
 	cfg := &d.Config
 	if cfg.DefaultCacheBehavior == nil {
 		return nil, errors.New("no default cache behavior")
 	}
+	errorPages, err := errpage.Compile(cfg.CustomErrorResponses)
+	if err != nil {
+		skip(fmt.Errorf("snapshot: distribution %s: %w", d.ID, err))
+	}
+	// The behaviours, by path, once they are all built: an error page is
+	// fetched through the behaviour that matches its path.
+	var paths *router.Paths[*Behavior]
+	pageHandler := func(path string) http.Handler { return paths.Lookup(path).page }
+
 	var routes []router.PathRoute[*Behavior]
 	var def *Behavior
 	for _, cb := range cfg.Behaviors() {
@@ -238,10 +266,12 @@ func buildSite(d *portico.Distribution, pols *policies, deps Deps, log *slog.Log
 			return nil, fmt.Errorf("cache behavior %q: %w", pattern, err)
 		}
 		allowed, _ := cb.Methods()
+		page := withViewerKey(&pol, deps.Cache.Handler(d.ID, cb, pol, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses)))
 		b := &Behavior{
 			PathPattern:          pattern,
 			ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
-			Handler:              respheaders.Wrap(headers, deps.Cache.Handler(d.ID, cb, pol, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses))),
+			Handler:              respheaders.Wrap(headers, errorPages.Wrap(page, pageHandler)),
+			page:                 page,
 			allowed:              slices.Clone(allowed),
 		}
 		if cb == cfg.DefaultCacheBehavior {
@@ -250,11 +280,48 @@ func buildSite(d *portico.Distribution, pols *policies, deps Deps, log *slog.Log
 			routes = append(routes, router.PathRoute[*Behavior]{Pattern: pattern, Value: b})
 		}
 	}
+	paths = router.NewPaths(routes, def)
 	return &Site{
 		ID:         d.ID,
 		DomainName: router.CanonicalHost(d.DomainName),
-		behaviors:  router.NewPaths(routes, def),
+		behaviors:  paths,
 	}, nil
+}
+
+// withViewerKey returns next behind a handler that sets the CloudFront-*
+// headers that the cache key of pol names to the values the edge computes
+// for the request, replacing any the viewer sent: the cache keys on what
+// the origin is sent (see origin.ViewerHeaders), and a viewer cannot file
+// a response under another device's or protocol's key. It returns next
+// when the key names none.
+func withViewerKey(pol *portico.ResolvedPolicy, next http.Handler) http.Handler {
+	var names []string
+	if pol.Key.Headers.Mode == portico.SelectWhitelist {
+		for _, n := range pol.Key.Headers.Names {
+			if len(n) > len("Cloudfront-") && strings.EqualFold(n[:len("Cloudfront-")], "Cloudfront-") {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return next
+	}
+	return &viewerKey{next: next, headers: origin.NewViewerHeaders(names)}
+}
+
+type viewerKey struct {
+	next    http.Handler
+	headers origin.ViewerHeaders
+}
+
+func (k *viewerKey) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kr := r.WithContext(r.Context()) // the caller's request is not changed
+	kr.Header = r.Header.Clone()
+	if kr.Header == nil {
+		kr.Header = make(http.Header)
+	}
+	k.headers.Replace(kr.Header, r)
+	k.next.ServeHTTP(w, kr)
 }
 
 // policies finds the cache, origin request and response headers policies

@@ -1,0 +1,327 @@
+package origin
+
+import (
+	"crypto/tls"
+	"net/http"
+	"strconv"
+)
+
+// ViewerHeaders is a selection of the CloudFront-* headers that describe
+// the viewer (DG adding-cloudfront-headers): the headers a cache behaviour
+// keys on or forwards because its cache policy, origin request policy or
+// legacy header whitelist names them (portico.ForwardParams.
+// CloudFrontHeaders). The edge computes their values from the viewer's
+// request; a value the viewer sent under one of these names is never used.
+//
+// Portico computes:
+//
+//	CloudFront-Viewer-Address        the TCP peer, ip:port (IPv6 unbracketed)
+//	CloudFront-Forwarded-Proto       http or https
+//	CloudFront-Viewer-Http-Version   1.0, 1.1, 2.0 or 3.0
+//	CloudFront-Viewer-TLS            version:cipher:handshake, HTTPS only
+//	CloudFront-Is-Desktop-Viewer     true or false, from User-Agent
+//	CloudFront-Is-Mobile-Viewer      (the same)
+//	CloudFront-Is-Tablet-Viewer
+//	CloudFront-Is-SmartTV-Viewer
+//	CloudFront-Is-IOS-Viewer
+//	CloudFront-Is-Android-Viewer
+//
+// CloudFront-Viewer-TLS names the version and cipher as CloudFront does
+// ("TLSv1.3:TLS_AES_128_GCM_SHA256:fullHandshake", OpenSSL's names for TLS
+// 1.2 suites) and the handshake as fullHandshake or sessionResumed; Portico
+// does not tell a request on a reused connection apart, so it never says
+// connectionReused. The device headers follow the User-Agent rules that
+// DeviceOf documents, an approximation of CloudFront's unpublished ones.
+//
+// Portico has no geolocation database: the location headers
+// (CloudFront-Viewer-Country and -Country-Name, -Country-Region and
+// -Country-Region-Name, -City, -Postal-Code, -Time-Zone, -Latitude,
+// -Longitude, -Metro-Code, -ASN) are never sent. Neither are
+// CloudFront-Viewer-JA3-Fingerprint, which needs the viewer's raw
+// ClientHello, nor CloudFront-Viewer-Header-Order and -Header-Count, which
+// need the order of the viewer's header fields, which net/http does not
+// keep. A selected header that Portico does not compute is sent to no one,
+// and a cache key that names it holds it as absent for every viewer.
+//
+// The zero value selects nothing.
+type ViewerHeaders struct {
+	set   viewerSet // the selected headers Portico computes
+	names []string  // every selected name, canonical
+}
+
+// viewerSet is a bit set of the computed headers.
+type viewerSet uint16
+
+const (
+	vhAddress viewerSet = 1 << iota
+	vhProto
+	vhHTTPVersion
+	vhTLS
+	vhDesktop
+	vhMobile
+	vhTablet
+	vhSmartTV
+	vhIOS
+	vhAndroid
+)
+
+// viewerHeaderNames maps the canonical name of each computed header to its
+// bit, in the order the bits are defined.
+var viewerHeaderNames = [...]struct {
+	name string
+	bit  viewerSet
+}{
+	{"Cloudfront-Viewer-Address", vhAddress},
+	{"Cloudfront-Forwarded-Proto", vhProto},
+	{"Cloudfront-Viewer-Http-Version", vhHTTPVersion},
+	{"Cloudfront-Viewer-Tls", vhTLS},
+	{"Cloudfront-Is-Desktop-Viewer", vhDesktop},
+	{"Cloudfront-Is-Mobile-Viewer", vhMobile},
+	{"Cloudfront-Is-Tablet-Viewer", vhTablet},
+	{"Cloudfront-Is-Smarttv-Viewer", vhSmartTV},
+	{"Cloudfront-Is-Ios-Viewer", vhIOS},
+	{"Cloudfront-Is-Android-Viewer", vhAndroid},
+}
+
+const deviceHeaders = vhDesktop | vhMobile | vhTablet | vhSmartTV | vhIOS | vhAndroid
+
+// NewViewerHeaders returns the selection of the CloudFront-* header names
+// given, in any case. Names of headers Portico does not compute are kept:
+// Replace removes them.
+func NewViewerHeaders(names []string) ViewerHeaders {
+	var v ViewerHeaders
+	for _, n := range names {
+		n = http.CanonicalHeaderKey(n)
+		for _, h := range viewerHeaderNames {
+			if h.name == n {
+				v.set |= h.bit
+			}
+		}
+		v.names = append(v.names, n)
+	}
+	return v
+}
+
+// Empty reports whether the selection names no header.
+func (v *ViewerHeaders) Empty() bool { return len(v.names) == 0 }
+
+// Replace removes every selected header from h, and sets those Portico
+// computes to their values for the viewer request r. h is usually the
+// header of the origin request made from r, or a copy of r's own.
+func (v *ViewerHeaders) Replace(h http.Header, r *http.Request) {
+	for _, n := range v.names {
+		delete(h, n)
+	}
+	if v.set == 0 {
+		return
+	}
+	if v.set&vhAddress != 0 {
+		if _, ipPort, ok := viewerAddress(r.RemoteAddr); ok {
+			h["Cloudfront-Viewer-Address"] = []string{ipPort}
+		}
+	}
+	if v.set&vhProto != 0 {
+		h["Cloudfront-Forwarded-Proto"] = forwardedProto(r)
+	}
+	if v.set&vhHTTPVersion != 0 {
+		if hv := httpVersion(r); hv != nil {
+			h["Cloudfront-Viewer-Http-Version"] = hv
+		}
+	}
+	if v.set&vhTLS != 0 && r.TLS != nil {
+		h["Cloudfront-Viewer-Tls"] = []string{ViewerTLS(r.TLS)}
+	}
+	if v.set&deviceHeaders != 0 {
+		var ua string
+		if uas := r.Header["User-Agent"]; len(uas) > 0 {
+			ua = uas[0]
+		}
+		d := DeviceOf(ua)
+		for _, f := range [...]struct {
+			bit viewerSet
+			key string
+			is  bool
+		}{
+			{vhDesktop, "Cloudfront-Is-Desktop-Viewer", d.Desktop},
+			{vhMobile, "Cloudfront-Is-Mobile-Viewer", d.Mobile},
+			{vhTablet, "Cloudfront-Is-Tablet-Viewer", d.Tablet},
+			{vhSmartTV, "Cloudfront-Is-Smarttv-Viewer", d.SmartTV},
+			{vhIOS, "Cloudfront-Is-Ios-Viewer", d.IOS},
+			{vhAndroid, "Cloudfront-Is-Android-Viewer", d.Android},
+		} {
+			if v.set&f.bit != 0 {
+				h[f.key] = boolValue(f.is)
+			}
+		}
+	}
+}
+
+// Shared header values. Their capacity equals their length, so that an
+// append by anyone copies them instead of writing into them.
+var (
+	valueTrue    = []string{"true"}[:1:1]
+	valueFalse   = []string{"false"}[:1:1]
+	valueHTTP    = []string{"http"}[:1:1]
+	valueHTTPS   = []string{"https"}[:1:1]
+	httpVersions = [...][]string{
+		{"1.0"}, {"1.1"}, {"2.0"}, {"3.0"},
+	}
+)
+
+func boolValue(b bool) []string {
+	if b {
+		return valueTrue
+	}
+	return valueFalse
+}
+
+func forwardedProto(r *http.Request) []string {
+	if r.TLS != nil {
+		return valueHTTPS
+	}
+	return valueHTTP
+}
+
+// httpVersion returns the CloudFront-Viewer-Http-Version of r, or nil for
+// a version CloudFront does not serve.
+func httpVersion(r *http.Request) []string {
+	var v []string
+	switch {
+	case r.ProtoMajor == 1 && r.ProtoMinor == 0:
+		v = httpVersions[0]
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		v = httpVersions[1]
+	case r.ProtoMajor == 2:
+		v = httpVersions[2]
+	case r.ProtoMajor == 3:
+		v = httpVersions[3]
+	default:
+		return nil
+	}
+	return v[:1:1]
+}
+
+// ViewerTLS returns the CloudFront-Viewer-TLS value of a viewer connection:
+// its TLS version, cipher suite and handshake, as in
+// "TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256:fullHandshake" (DG
+// adding-cloudfront-headers, "Other CloudFront headers"). TLS 1.3 suites
+// take their IANA names, TLS 1.2 ones OpenSSL's, as CloudFront's values
+// do; a suite OpenSSL has no name for keeps Go's.
+func ViewerTLS(cs *tls.ConnectionState) string {
+	var version string
+	switch cs.Version {
+	case tls.VersionTLS13:
+		version = "TLSv1.3"
+	case tls.VersionTLS12:
+		version = "TLSv1.2"
+	case tls.VersionTLS11:
+		version = "TLSv1.1"
+	case tls.VersionTLS10:
+		version = "TLSv1"
+	default:
+		version = "0x" + strconv.FormatUint(uint64(cs.Version), 16)
+	}
+	cipher, ok := opensslCipherNames[cs.CipherSuite]
+	if !ok {
+		cipher = tls.CipherSuiteName(cs.CipherSuite)
+	}
+	handshake := "fullHandshake"
+	if cs.DidResume {
+		handshake = "sessionResumed"
+	}
+	return version + ":" + cipher + ":" + handshake
+}
+
+// opensslCipherNames are OpenSSL's names of the cipher suites Go
+// implements before TLS 1.3, which CloudFront's security policies list
+// (DG secure-connections-supported-viewer-protocols-ciphers).
+var opensslCipherNames = map[uint16]string{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:       "ECDHE-ECDSA-AES128-GCM-SHA256",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:         "ECDHE-RSA-AES128-GCM-SHA256",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:       "ECDHE-ECDSA-AES256-GCM-SHA384",
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:         "ECDHE-RSA-AES256-GCM-SHA384",
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: "ECDHE-ECDSA-CHACHA20-POLY1305",
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:   "ECDHE-RSA-CHACHA20-POLY1305",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256:       "ECDHE-ECDSA-AES128-SHA256",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256:         "ECDHE-RSA-AES128-SHA256",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:          "ECDHE-ECDSA-AES128-SHA",
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA:            "ECDHE-RSA-AES128-SHA",
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA:          "ECDHE-ECDSA-AES256-SHA",
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA:            "ECDHE-RSA-AES256-SHA",
+	tls.TLS_RSA_WITH_AES_128_GCM_SHA256:               "AES128-GCM-SHA256",
+	tls.TLS_RSA_WITH_AES_256_GCM_SHA384:               "AES256-GCM-SHA384",
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA256:               "AES128-SHA256",
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA:                  "AES128-SHA",
+	tls.TLS_RSA_WITH_AES_256_CBC_SHA:                  "AES256-SHA",
+	tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA:           "ECDHE-RSA-DES-CBC3-SHA",
+	tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA:                 "DES-CBC3-SHA",
+}
+
+// Device is what the CloudFront-Is-*-Viewer headers say of a viewer.
+type Device struct {
+	Desktop, Mobile, Tablet, SmartTV, IOS, Android bool
+}
+
+// DeviceOf classifies a viewer by its User-Agent, as CloudFront's device
+// headers do (DG adding-cloudfront-headers, "Headers for determining the
+// viewer's device type"). CloudFront does not publish its rules; Portico's
+// look for these tokens, in any case:
+//
+//	IOS      iPhone, iPod or iPad (an iPad that asks for desktop sites
+//	         says Macintosh, and is a desktop)
+//	Android  Android
+//	SmartTV  SmartTV, Smart-TV, GoogleTV, AppleTV, Apple TV, HbbTV,
+//	         NetCast, BRAVIA, Roku, CrKey or PhilipsTV
+//	Tablet   not a smart TV, and iPad, Tablet (but not "Tablet PC"),
+//	         Kindle, Silk, PlayBook, or Android without Mobile
+//	Mobile   not a smart TV, and Mobile, iPhone, iPod, Windows Phone,
+//	         BlackBerry, BB10 or Opera Mini
+//	Desktop  none of Mobile, Tablet and SmartTV, which an empty
+//	         User-Agent is too
+//
+// As with CloudFront, a device may be more than one thing: an iPad and
+// most phones' tablets say Mobile and are both Mobile and Tablet.
+func DeviceOf(ua string) Device {
+	var d Device
+	d.IOS = hasAny(ua, "iphone", "ipod", "ipad")
+	d.Android = hasFold(ua, "android")
+	d.SmartTV = hasAny(ua, "smarttv", "smart-tv", "googletv", "appletv", "apple tv", "hbbtv", "netcast", "bravia", "roku", "crkey", "philipstv")
+	if !d.SmartTV {
+		tabletToken := hasFold(ua, "tablet") && !hasFold(ua, "tablet pc")
+		d.Mobile = hasAny(ua, "mobile", "iphone", "ipod", "windows phone", "blackberry", "bb10", "opera mini")
+		d.Tablet = tabletToken || hasAny(ua, "ipad", "kindle", "silk", "playbook") || d.Android && !hasFold(ua, "mobile")
+	}
+	d.Desktop = !d.Mobile && !d.Tablet && !d.SmartTV
+	return d
+}
+
+func hasAny(s string, lowers ...string) bool {
+	for _, l := range lowers {
+		if hasFold(s, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFold reports whether s contains lower, an ASCII lower-case string,
+// in any ASCII case. It does not allocate.
+func hasFold(s, lower string) bool {
+	n := len(lower)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
