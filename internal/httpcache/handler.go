@@ -212,7 +212,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e == nil && h.c.disk != nil {
 		e = h.fromDisk(string(*buf), r)
 	}
+	picked := e != nil
 	e, soft := h.judge(e)
+	// A variant purged since it was stored went with every variant of its
+	// path: nothing is stored under the key any more.
+	found = found && !(picked && e == nil)
 	if e != nil && !soft && e.fresh(now) {
 		h.c.putKeyBuf(buf)
 		h.serve(w, r, e, now, xCacheHit, hitStatus(e, now, ""))

@@ -36,9 +36,11 @@ func (s *keySpec) varyNames(lines []string) (names []string, why string) {
 			}
 			name = http.CanonicalHeaderKey(name)
 			switch {
+			case s.inKey(name), slices.Contains(names, name):
+				// (A CloudFront-* field the key names is keyed on the
+				// value the edge computes, which is what the origin got.)
 			case edgeField(name):
 				return nil, detailVaryEdge
-			case s.inKey(name), slices.Contains(names, name):
 			default:
 				names = append(names, name)
 			}

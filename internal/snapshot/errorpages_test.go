@@ -295,6 +295,9 @@ func TestCacheKeyOnDeviceHeader(t *testing.T) {
 	ca := testpki.NewCA(t, "origin CA")
 	app := newCountingOrigin(t, ca, "app.test", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=300")
+		// As origins that serve devices apart do: the field is keyed, so
+		// the response is still stored (one per device).
+		w.Header().Set("Vary", "CloudFront-Is-Mobile-Viewer")
 		io.WriteString(w, "mobile="+r.Header.Get("CloudFront-Is-Mobile-Viewer"))
 	})
 	cfg := distConfig("device", true, "")
