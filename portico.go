@@ -49,7 +49,14 @@ type Invalidation struct {
 	DistributionID  string
 	CallerReference string
 	Paths           []string
-	CreateTime      time.Time
+	// Tags and Soft are Portico's extension to CloudFront's invalidations
+	// (the PorticoPurge element of an InvalidationBatch): Tags purges the
+	// responses whose Cache-Tag header named one of them, besides Paths;
+	// Soft marks what the batch matches stale, to be revalidated, rather
+	// than removing it. Both are empty for a CloudFront invalidation.
+	Tags       []string `json:",omitempty"`
+	Soft       bool     `json:",omitempty"`
+	CreateTime time.Time
 
 	// Set when read, not stored: Rev is the store revision that created the
 	// invalidation; Status comes from the deployment state.

@@ -75,6 +75,10 @@ type Service struct {
 	// InProgress. Zero means it does not wait.
 	DeployWait time.Duration
 
+	// InvalidationLimits bounds each distribution's invalidations; the
+	// zero value is CloudFront's quotas.
+	InvalidationLimits InvalidationLimits
+
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger

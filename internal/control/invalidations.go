@@ -11,35 +11,99 @@ import (
 	"github.com/portico-edge/portico"
 )
 
-// Invalidation limits, from CloudFront's quotas.
+// Invalidation limits, from CloudFront's quotas: the defaults of
+// InvalidationLimits.
 const (
 	// MaxInvalidationPaths is the most paths one batch may hold.
 	MaxInvalidationPaths = 3000
 	// MaxInvalidationPathLength is the longest path, in bytes.
 	MaxInvalidationPathLength = 4000
 	// MaxFilesInProgress is how many file (non-wildcard) paths may be
-	// awaiting completion on one distribution.
-	MaxFilesInProgress = 3000
+	// awaiting completion on one distribution. It equals
+	// MaxInvalidationPaths, and InvalidationLimits.Paths raises both.
+	MaxFilesInProgress = MaxInvalidationPaths
 	// MaxWildcardsInProgress is how many wildcard paths may be awaiting
 	// completion on one distribution.
 	MaxWildcardsInProgress = 15
 )
 
+// MaxInvalidationTagLength is the longest cache tag an invalidation may
+// name, in bytes.
+const MaxInvalidationTagLength = 1024
+
+// InvalidationLimits bounds the invalidations of each distribution. The
+// zero value is CloudFront's quotas; an installation may raise them.
+type InvalidationLimits struct {
+	// Paths is the most paths and tags one batch may hold (BatchTooLarge
+	// beyond), and the most file paths and tags that may be awaiting
+	// completion on one distribution (TooManyInvalidationsInProgress
+	// beyond). 0 means MaxInvalidationPaths.
+	Paths int
+	// Wildcards is the most wildcard paths that may be awaiting completion
+	// on one distribution (TooManyInvalidationsInProgress beyond). 0 means
+	// MaxWildcardsInProgress.
+	Wildcards int
+}
+
+func (l InvalidationLimits) paths() int {
+	if l.Paths > 0 {
+		return l.Paths
+	}
+	return MaxInvalidationPaths
+}
+
+func (l InvalidationLimits) wildcards() int {
+	if l.Wildcards > 0 {
+		return l.Wildcards
+	}
+	return MaxWildcardsInProgress
+}
+
+// InvalidationBatch is what an invalidation is asked to purge: CloudFront's
+// InvalidationBatch, with Portico's extension (Tags, Soft).
+type InvalidationBatch struct {
+	// CallerReference makes the request idempotent: see
+	// CreateInvalidationBatch.
+	CallerReference string
+	// Paths start with "/" and may end with a "*" wildcard.
+	Paths []string
+	// Tags purge the responses whose Cache-Tag header named one of them:
+	// each is 1 to MaxInvalidationTagLength visible ASCII characters other
+	// than a comma, compared case-sensitively.
+	Tags []string
+	// Soft marks what the batch matches stale, so that it is revalidated
+	// with the origin before it is served again (and may still be served
+	// meanwhile, as its Cache-Control allows), instead of removing it.
+	Soft bool
+}
+
+// extended reports whether b uses Portico's extension.
+func (b *InvalidationBatch) extended() bool { return len(b.Tags) > 0 || b.Soft }
+
 // CreateInvalidation asks the edges to drop the cached objects under paths
-// of the distribution distID. Each path starts with "/" and may end with a
-// "*" wildcard. A callerRef already used on the distribution with the same
-// paths returns the invalidation it created; with other paths it is
-// refused. The invalidation is InProgress until every edge has purged the
-// paths.
+// of the distribution distID: CreateInvalidationBatch without Portico's
+// extension.
+func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef string, paths []string) (*portico.Invalidation, error) {
+	return s.CreateInvalidationBatch(ctx, distID, InvalidationBatch{CallerReference: callerRef, Paths: paths})
+}
+
+// CreateInvalidationBatch asks the edges to purge what batch matches in the
+// cache of the distribution distID: the objects under its paths and those
+// tagged with its tags, removed or, for a soft batch, marked stale. A
+// CallerReference already used on the distribution for the same batch
+// (paths and tags in any order, same mode) returns the invalidation it
+// created; for another batch it is refused. The invalidation is InProgress
+// until every edge has purged the batch.
 //
-// The in-flight limits (MaxFilesInProgress, MaxWildcardsInProgress) are
-// checked against the invalidations stored when the request is read; two
+// The limits are s.InvalidationLimits. The in-flight limits are checked
+// against the invalidations stored when the request is read; two
 // concurrent batches may together pass them, as CloudFront's quotas are
 // not exact either.
-func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef string, paths []string) (*portico.Invalidation, error) {
-	if err := validateInvalidationBatch(callerRef, paths); err != nil {
+func (s *Service) CreateInvalidationBatch(ctx context.Context, distID string, batch InvalidationBatch) (*portico.Invalidation, error) {
+	if err := validateInvalidationBatch(&batch, s.InvalidationLimits); err != nil {
 		return nil, err
 	}
+	callerRef, paths := batch.CallerReference, batch.Paths
 	var inv *portico.Invalidation
 	existing := false
 	err := s.retryConflicts(func() error {
@@ -55,9 +119,13 @@ func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef stri
 			if err != nil {
 				return err
 			}
-			if !samePaths(inv.Paths, paths) {
+			if !sameBatch(inv, &batch) {
+				what := "of other paths"
+				if batch.extended() || inv.Soft || len(inv.Tags) > 0 {
+					what = "of other paths or tags, or of another mode"
+				}
 				return portico.Errorf(portico.ErrInvalidationBatchAlreadyExists,
-					"The caller reference %q was already used on this distribution for an invalidation of other paths.", callerRef)
+					"The caller reference %q was already used on this distribution for an invalidation %s.", callerRef, what)
 			}
 			existing = true
 			return nil
@@ -65,7 +133,7 @@ func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef stri
 		if !isNotFound(err) {
 			return fmt.Errorf("reading invalidation caller reference: %w", err)
 		}
-		if err := s.checkInFlight(ctx, distID, paths); err != nil {
+		if err := s.checkInFlight(ctx, distID, &batch); err != nil {
 			return err
 		}
 
@@ -74,6 +142,8 @@ func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef stri
 			DistributionID:  distID,
 			CallerReference: callerRef,
 			Paths:           slices.Clone(paths),
+			Tags:            slices.Clone(batch.Tags),
+			Soft:            batch.Soft,
 			CreateTime:      s.now().Truncate(time.Millisecond),
 		}
 		key := invalidationKey(distID, inv.ID)
@@ -97,7 +167,8 @@ func (s *Service) CreateInvalidation(ctx context.Context, distID, callerRef stri
 	if existing {
 		return inv, nil
 	}
-	s.logger().InfoContext(ctx, "invalidation created", "distribution", distID, "id", inv.ID, "paths", len(paths), "rev", inv.Rev)
+	s.logger().InfoContext(ctx, "invalidation created", "distribution", distID, "id", inv.ID, "paths", len(paths),
+		"tags", len(inv.Tags), "soft", inv.Soft, "rev", inv.Rev)
 	return inv, nil
 }
 
@@ -208,28 +279,30 @@ func (s *Service) invalidationsInProgress(ctx context.Context, distID string) (i
 	return n, nil
 }
 
-// checkInFlight refuses a batch of paths that would take distribution
-// distID past the limits on paths awaiting completion.
-func (s *Service) checkInFlight(ctx context.Context, distID string, paths []string) error {
+// checkInFlight refuses a batch that would take distribution distID past
+// the limits on paths awaiting completion. A tag counts as a file path.
+func (s *Service) checkInFlight(ctx context.Context, distID string, batch *InvalidationBatch) error {
 	invs, err := s.listInvalidations(ctx, distID)
 	if err != nil {
 		return err
 	}
-	files, wildcards := countPaths(paths)
+	files, wildcards := countPaths(batch.Paths)
+	files += len(batch.Tags)
 	applied := s.applied()
 	for _, inv := range invs {
 		if inv.Rev > applied {
 			f, w := countPaths(inv.Paths)
-			files, wildcards = files+f, wildcards+w
+			files, wildcards = files+f+len(inv.Tags), wildcards+w
 		}
 	}
+	lim := s.InvalidationLimits
 	switch {
-	case wildcards > MaxWildcardsInProgress:
+	case wildcards > lim.wildcards():
 		return portico.Errorf(portico.ErrTooManyInvalidationsInProgress,
-			"Processing your request will cause you to exceed the maximum number of in-progress wildcard invalidations (%d).", MaxWildcardsInProgress)
-	case files > MaxFilesInProgress:
+			"Processing your request will cause you to exceed the maximum number of in-progress wildcard invalidations (%d).", lim.wildcards())
+	case files > lim.paths():
 		return portico.Errorf(portico.ErrTooManyInvalidationsInProgress,
-			"Processing your request will cause you to exceed the maximum number of in-progress file invalidations (%d).", MaxFilesInProgress)
+			"Processing your request will cause you to exceed the maximum number of in-progress file invalidations (%d).", lim.paths())
 	}
 	return nil
 }
@@ -261,23 +334,55 @@ func (s *Service) invalidationStatus(ctx context.Context, rev int64, wait bool) 
 }
 
 // validateInvalidationBatch checks a batch on its own: a caller reference
-// and 1 to MaxInvalidationPaths paths, each starting with "/", at most
-// MaxInvalidationPathLength long, with "*" only as the last character and
-// no control characters or spaces (they must be URL-encoded).
-func validateInvalidationBatch(callerRef string, paths []string) error {
+// and 1 to lim.paths() paths and tags in all, each path starting with "/",
+// at most MaxInvalidationPathLength long, with "*" only as the last
+// character and no control characters or spaces (they must be
+// URL-encoded), each tag valid for ValidateCacheTag.
+func validateInvalidationBatch(b *InvalidationBatch, lim InvalidationLimits) error {
+	n := len(b.Paths) + len(b.Tags)
 	switch {
-	case callerRef == "":
+	case b.CallerReference == "":
 		return portico.Errorf(portico.ErrInvalidArgument, "The parameter CallerReference is required.")
-	case len(callerRef) > portico.MaxCallerReferenceSize:
+	case len(b.CallerReference) > portico.MaxCallerReferenceSize:
 		return portico.Errorf(portico.ErrInvalidArgument, "CallerReference must be at most %d characters.", portico.MaxCallerReferenceSize)
-	case len(paths) == 0:
+	case n == 0 && b.extended():
+		return portico.Errorf(portico.ErrInvalidArgument, "The parameter Paths must contain at least one path, or PorticoPurge at least one tag.")
+	case n == 0:
 		return portico.Errorf(portico.ErrInvalidArgument, "The parameter Paths must contain at least one path.")
-	case len(paths) > MaxInvalidationPaths:
-		return portico.Errorf(portico.ErrBatchTooLarge, "Invalidation batch specified is too large: at most %d paths are allowed.", MaxInvalidationPaths)
+	case n > lim.paths() && len(b.Tags) > 0:
+		return portico.Errorf(portico.ErrBatchTooLarge, "Invalidation batch specified is too large: at most %d paths and tags are allowed.", lim.paths())
+	case n > lim.paths():
+		return portico.Errorf(portico.ErrBatchTooLarge, "Invalidation batch specified is too large: at most %d paths are allowed.", lim.paths())
 	}
-	for _, p := range paths {
+	for _, p := range b.Paths {
 		if err := validateInvalidationPath(p); err != nil {
 			return err
+		}
+	}
+	for _, tag := range b.Tags {
+		if err := ValidateCacheTag(tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateCacheTag checks a cache tag that an invalidation names: 1 to
+// MaxInvalidationTagLength bytes of visible ASCII (0x21 to 0x7E) other
+// than a comma, the separator of the Cache-Tag header. (A tag that the
+// origin sends with spaces inside, or outside ASCII, can be stored but
+// not purged by tag.) The error is an InvalidArgument *portico.Error.
+func ValidateCacheTag(tag string) error {
+	switch {
+	case tag == "":
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains an empty cache tag.")
+	case len(tag) > MaxInvalidationTagLength:
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains a cache tag longer than %d characters.", MaxInvalidationTagLength)
+	}
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; c <= ' ' || c >= 0x7f || c == ',' {
+			return portico.Errorf(portico.ErrInvalidArgument,
+				"Your request contains an invalid cache tag %q: a tag is visible ASCII characters other than a comma.", shorten(tag))
 		}
 	}
 	return nil
@@ -322,8 +427,14 @@ func countPaths(paths []string) (files, wildcards int) {
 	return files, wildcards
 }
 
-// samePaths reports whether a and b hold the same paths, in any order.
-func samePaths(a, b []string) bool {
+// sameBatch reports whether inv was created for batch: the same paths and
+// tags, in any order, and the same mode.
+func sameBatch(inv *portico.Invalidation, batch *InvalidationBatch) bool {
+	return inv.Soft == batch.Soft && sameSet(inv.Paths, batch.Paths) && sameSet(inv.Tags, batch.Tags)
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 

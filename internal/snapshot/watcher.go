@@ -151,11 +151,9 @@ func (w *Watcher) update(ctx context.Context) error {
 		// Purge what was invalidated since the revision served until now.
 		// On the first load the cache holds nothing from before, so there
 		// is nothing to purge.
-		for _, inv := range st.Invalidations {
-			if inv.Rev > prev.Rev() {
-				for _, p := range inv.Paths {
-					w.Deps.Cache.Purge(inv.DistributionID, p)
-				}
+		for i := range st.Invalidations {
+			if inv := &st.Invalidations[i]; inv.Rev > prev.Rev() {
+				w.purge(inv)
 			}
 		}
 	}
@@ -168,6 +166,27 @@ func (w *Watcher) update(ctx context.Context) error {
 	}
 	w.logger().Debug("snapshot: published", "rev", snap.Rev(), "names", snap.sites.Len(), "certificates", snap.certs.Len())
 	return nil
+}
+
+// purge carries out an invalidation on the cache: its paths, and the
+// cache tags of Portico's extension, removed or, for a soft invalidation,
+// marked stale.
+func (w *Watcher) purge(inv *portico.Invalidation) {
+	c, scope := w.Deps.Cache, inv.DistributionID
+	for _, p := range inv.Paths {
+		if inv.Soft {
+			c.SoftPurge(scope, p)
+		} else {
+			c.Purge(scope, p)
+		}
+	}
+	for _, tag := range inv.Tags {
+		if inv.Soft {
+			c.SoftPurgeTag(scope, tag)
+		} else {
+			c.PurgeTag(scope, tag)
+		}
+	}
 }
 
 // logSkipped logs the problems of snap that prev did not already have, so
