@@ -2,6 +2,15 @@
 // and ACM's APIs: `portico serve` starts the control plane, the edge and the
 // DNS server over one embedded store.
 //
+// Restarting: start the new `portico serve` with the same data directory
+// while the old one runs. The old process hands over its listening
+// sockets (API, HTTP, HTTPS) through the unix socket handoff.sock in the
+// data directory, so the two share one accept queue and no waiting
+// connection is dropped; it then drains and exits, releasing the store,
+// and the new process loads the configuration and starts accepting (see
+// handoff.go and the README). Without a process to take over from, the
+// listeners are bound anew, with SO_REUSEPORT on Linux.
+//
 // This is the only package that reads flags and the environment or calls
 // os.Exit; everything else receives its configuration as arguments.
 package main
@@ -68,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], getenv, stdout, stderr)
+	case "cache":
+		err = cacheCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "purge":
+		err = purgeCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -92,10 +105,13 @@ const usage = `Portico: a self-hosted, CloudFront-compatible edge.
 Usage:
   portico serve [--data DIR] [--api ADDR] [--http ADDR] [--https ADDR] [--dns ADDR]
                 [--edge-domain NAME] [--public-ip IP,...] [--origin-ca FILE]
+  portico cache explain [--api URL] [-H 'Name: value']... [--json] URL
+  portico purge --distribution ID [--soft] [--tag TAG]... [--wait] [PATH]...
 
 Credentials for the API and console come from PORTICO_ACCESS_KEY_ID and
 PORTICO_SECRET_ACCESS_KEY; when unset, serve generates a pair into the data
-directory and prints where it is.
+directory and prints where it is. 'cache explain' and 'purge' sign with the
+same credentials: from those variables, else from the data directory (--data).
 
-Run 'portico serve -h' for the flags.
+Run 'portico serve -h', 'portico cache explain -h' or 'portico purge -h' for the flags.
 `

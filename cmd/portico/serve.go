@@ -20,17 +20,18 @@ import (
 	"time"
 
 	"github.com/portico-edge/portico/internal/acmapi"
+	"github.com/portico-edge/portico/internal/certs"
 	"github.com/portico-edge/portico/internal/cfapi"
 	"github.com/portico-edge/portico/internal/console"
 	"github.com/portico-edge/portico/internal/control"
 	"github.com/portico-edge/portico/internal/deploy"
 	"github.com/portico-edge/portico/internal/dnsserver"
 	"github.com/portico-edge/portico/internal/edgeserver"
+	"github.com/portico-edge/portico/internal/explain"
 	"github.com/portico-edge/portico/internal/httpcache"
 	"github.com/portico-edge/portico/internal/origin"
 	"github.com/portico-edge/portico/internal/sigv4"
 	"github.com/portico-edge/portico/internal/snapshot"
-	"github.com/portico-edge/portico/internal/store/boltstore"
 )
 
 // serveConfig is the command line of `portico serve`.
@@ -50,6 +51,8 @@ type serveConfig struct {
 	cacheBytes    int64
 	cacheDisk     int64
 	accessLog     bool
+	// invalidationLimits are CloudFront's quotas unless raised.
+	invalidationLimits control.InvalidationLimits
 	// storeWait is how long Open waits for the store's lock, held by the
 	// process being restarted until it has drained.
 	storeWait time.Duration
@@ -70,7 +73,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	resolve := fs.String("origin-resolve", "", "comma-separated `host=ip` pairs: connect to ip for origin host, as curl --resolve does; TLS is still verified for host")
 	fs.Int64Var(&c.cacheBytes, "cache-memory", 256<<20, "memory `bytes` of the response cache")
 	fs.Int64Var(&c.cacheDisk, "cache-disk", 1<<30, "disk `bytes` of the response cache, kept in the data directory across restarts; 0 turns the disk tier off")
-	fs.DurationVar(&c.storeWait, "store-wait", 30*time.Second, "how long to wait for another process (the one being restarted) to release the store")
+	fs.DurationVar(&c.storeWait, "store-wait", time.Minute, "how long to wait for another process (the one being restarted, which drains for up to 30s) to release the store")
+	fs.IntVar(&c.invalidationLimits.Paths, "max-invalidation-paths", control.MaxInvalidationPaths,
+		"most `paths` (and cache tags) one invalidation may hold, and that may be in progress per distribution (CloudFront's quota: 3000)")
+	fs.IntVar(&c.invalidationLimits.Wildcards, "max-invalidation-wildcards", control.MaxWildcardsInProgress,
+		"most wildcard invalidation `paths` that may be in progress per distribution (CloudFront's quota: 15)")
 	fs.BoolVar(&c.accessLog, "access-log", false, "log one line per viewer request to standard error (method, host, path without query, status, bytes, duration, cache result)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -105,6 +112,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	c.edgeDomain = strings.TrimSuffix(strings.ToLower(c.edgeDomain), ".")
 	if strings.Count(c.edgeDomain, ".") < 1 || strings.ContainsAny(c.edgeDomain, " /*:") {
 		return nil, usageError{fmt.Sprintf("--edge-domain: %q is not a domain name with at least two labels", c.edgeDomain)}
+	}
+	if c.invalidationLimits.Paths < 1 || c.invalidationLimits.Wildcards < 1 {
+		return nil, usageError{"--max-invalidation-paths and --max-invalidation-wildcards must be at least 1"}
 	}
 	if c.cacheBytes < 0 || c.cacheDisk < 0 {
 		return nil, usageError{"--cache-memory and --cache-disk must not be negative"}
@@ -145,38 +155,36 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	// Restarting without dropping requests (see the README): the TCP
-	// listeners are bound first, with SO_REUSEPORT, so that a new process
-	// can bind them while the old one still serves. The kernel then spreads
-	// new connections over both processes; the ones given to this process
-	// wait in its accept backlog, because nothing is accepted until the
-	// configuration is loaded. The store is locked by the old process
-	// until it has drained and exited (SIGTERM), so Open waits for it up
-	// to --store-wait; only then is the configuration loaded and served.
-	// (A connection still queued at the old process when it closes its
-	// sockets is reset, unless the kernel migrates it: sysctl
-	// net.ipv4.tcp_migrate_req=1.) A port taken by a process without
-	// SO_REUSEPORT still fails the start-up with one clear line and exit
-	// code 1.
+	// Restarting without dropping requests (see the README and
+	// handoff.go): a process serving from the same data directory hands
+	// over its listening sockets, so both share one accept queue and no
+	// connection waiting in it is lost; it then drains and exits. Without
+	// one, the TCP listeners are bound anew, with SO_REUSEPORT so that a
+	// process restarted by SIGTERM instead can still bind them alongside
+	// the old one. Either way nothing is accepted until the configuration
+	// is loaded: connections wait in the accept queue. The store is locked
+	// by the old process until it has drained and exited, so openStore
+	// waits for it up to --store-wait (a signal stops the wait). A port
+	// taken by a process without SO_REUSEPORT still fails the start-up
+	// with one clear line and exit code 1.
 	lc := net.ListenConfig{Control: reusePort}
-	apiLn, err := lc.Listen(ctx, "tcp", cfg.apiAddr)
+	lns, err := acquireListeners(ctx, log, cfg.dataDir, lc, []listenSpec{
+		{"api", cfg.apiAddr}, {"http", cfg.httpAddr}, {"https", cfg.httpsAddr},
+	})
 	if err != nil {
-		return fmt.Errorf("--api: %w", err)
+		return err
 	}
+	apiLn, httpLn, httpsLn := lns[0], lns[1], lns[2]
 	defer apiLn.Close()
-	httpLn, err := lc.Listen(ctx, "tcp", cfg.httpAddr)
-	if err != nil {
-		return fmt.Errorf("--http: %w", err)
-	}
 	defer httpLn.Close()
-	httpsLn, err := lc.Listen(ctx, "tcp", cfg.httpsAddr)
-	if err != nil {
-		return fmt.Errorf("--https: %w", err)
-	}
 	defer httpsLn.Close()
 	log.Info("bound; opening the store", "wait", cfg.storeWait)
-	st, err := boltstore.Open(filepath.Join(cfg.dataDir, storeFile), boltstore.WithLockTimeout(cfg.storeWait))
+	st, err := openStore(ctx, filepath.Join(cfg.dataDir, storeFile), cfg.storeWait)
 	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped while waiting for the store")
+			return nil
+		}
 		return err
 	}
 	defer st.Close()
@@ -190,6 +198,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Region:     "us-east-1",
 		DeployWait: 5 * time.Second,
 		Log:        log,
+
+		InvalidationLimits: cfg.invalidationLimits,
 	}
 
 	// Data plane.
@@ -215,6 +225,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return hostport
 		}
 	}
+	stapler := &certs.Stapler{Log: log}
+	defer stapler.Close()
 	watcher := &snapshot.Watcher{
 		Source:   svc,
 		Reporter: tracker,
@@ -223,6 +235,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Transports:         transports,
 			Cache:              cache,
 			DefaultCertificate: edgeCert,
+			Stapler:            stapler,
 			Log:                log,
 		},
 		Log: log,
@@ -263,6 +276,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			SessionKey: sessionKey,
 			Log:        log,
 		},
+		&explain.Handler{
+			Snapshot:     watcher.Current,
+			Source:       svc,
+			Cache:        cache,
+			Authenticate: authenticator("cloudfront"),
+			Log:          log,
+		},
 	)
 	apiServer := &http.Server{
 		Handler:           api,
@@ -287,6 +307,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	}
 
+	var drain connDrain
+	for _, srv := range []*http.Server{apiServer, edgeHTTP, edgeHTTPS} {
+		drain.hook(srv)
+	}
 	var wg, httpWG sync.WaitGroup // all servers; the HTTP ones
 	errc := make(chan error, 4)
 	goServe := func(name string, serveFn func() error) {
@@ -313,25 +337,40 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("listening", "api", apiLn.Addr().String(), "http", httpLn.Addr().String(),
 		"https", httpsLn.Addr().String(), "dns", dnsAddr.String())
 
+	// The next process started on this data directory takes the
+	// listeners from here; this one then drains and exits.
+	handOff, err := offerListeners(filepath.Join(cfg.dataDir, handoffFile),
+		[]namedListener{{"api", apiLn}, {"http", httpLn}, {"https", httpsLn}}, log)
+	if err != nil {
+		log.Warn("listener hand-off is off: a restart binds new sockets", "err", err)
+	}
+	defer handOff.Close()
+
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: draining in-flight requests")
+	case <-handOff.Taken():
+		log.Info("listeners handed over to a new process: draining in-flight requests")
 	case runErr = <-errc:
 	}
+	handOff.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Stop taking new connections: closing the bound sockets (rather than
 	// the servers' listeners) lets the TLS handshakes under way complete
 	// and their connections be served, so that no viewer whose connection
-	// was accepted is turned away. From here on, the kernel gives new
-	// connections to the next process if one has bound the same
+	// was accepted is turned away. From here on, new connections wait for
+	// the next process, which holds the same sockets when it took them
+	// over, or are given to it by the kernel if it bound the same
 	// addresses. Then stop taking new work everywhere at once, and wait
-	// for what is in flight.
+	// for what is in flight: first the HTTP/1.x requests on connections
+	// already accepted (see connDrain), then everything at once.
 	for _, ln := range []net.Listener{apiLn, httpLn, httpsLn} {
 		ln.Close()
 	}
 	httpWG.Wait()
+	drain.quiesce(shutdownCtx, apiServer, edgeHTTP, edgeHTTPS)
 	var down sync.WaitGroup
 	for _, shutdown := range []func(context.Context) error{apiServer.Shutdown, edgeHTTP.Shutdown, edgeHTTPS.Shutdown, dns.Shutdown} {
 		down.Go(func() { shutdown(shutdownCtx) })
@@ -364,10 +403,12 @@ func (c credentials) match(id, secret string) bool {
 }
 
 // apiHandler routes the control-plane listener: CloudFront's REST API under
-// /2020-05-31/, ACM's JSON API at POST /, the console under /console/.
-func apiHandler(cf, acm, con http.Handler) http.Handler {
+// /2020-05-31/, ACM's JSON API at POST /, the console under /console/, and
+// `portico cache explain`'s endpoint at explain.Path.
+func apiHandler(cf, acm, con, ex http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/2020-05-31/", cf)
+	mux.Handle(explain.Path, ex)
 	mux.Handle("/console/", con)
 	mux.Handle("POST /{$}", acm)
 	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))

@@ -9,6 +9,11 @@
 // any number of handshakes. A certificate re-imported under the same ARN
 // reaches viewers through the next snapshot's Index; connections already
 // established keep the certificate they negotiated.
+//
+// An Index built WithStapler also staples OCSP responses to the
+// certificates that name a responder: the Stapler, which outlives the
+// Indexes, fetches and refreshes them in the background, and the Index
+// presents a copy of the certificate carrying the current response.
 package certs
 
 import (
@@ -16,6 +21,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/router"
@@ -27,10 +33,21 @@ var ErrNoCertificate = errors.New("certs: no certificate for the server name")
 
 // Index maps TLS server names to certificates.
 type Index struct {
-	names *router.Table[*tls.Certificate]
-	def   *tls.Certificate
+	names *router.Table[*served]
+	def   *served
 	n     int
 }
+
+// An Option changes how New builds an Index.
+type Option func(*options)
+
+type options struct {
+	stapler *Stapler
+}
+
+// WithStapler makes the Index staple the OCSP responses that s fetches
+// (see Stapler). A nil s staples nothing.
+func WithStapler(s *Stapler) Option { return func(o *options) { o.stapler = s } }
 
 // New parses the certificates and indexes them by the names they cover (see
 // portico.Certificate.Names); def, which may be nil, is presented when none
@@ -42,9 +59,24 @@ type Index struct {
 // left out; the returned error joins one error per part left out, naming
 // the certificate by ARN and never quoting its key. The Index is usable
 // either way.
-func New(list []portico.Certificate, def *tls.Certificate) (*Index, error) {
+func New(list []portico.Certificate, def *tls.Certificate, opts ...Option) (*Index, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var errs []error
-	best := make(map[string]*tls.Certificate)
+	var tracked []*ocspEntry
+	serve := func(c *tls.Certificate) *served {
+		sv := &served{cert: c}
+		if o.stapler != nil {
+			if sv.ocsp = o.stapler.track(c); sv.ocsp != nil {
+				sv.s = o.stapler
+				tracked = append(tracked, sv.ocsp)
+			}
+		}
+		return sv
+	}
+	best := make(map[string]*served)
 	n := 0
 	for i := range list {
 		c := &list[i]
@@ -57,10 +89,11 @@ func New(list []portico.Certificate, def *tls.Certificate) (*Index, error) {
 			continue
 		}
 		n++
+		sv := serve(&kp)
 		for _, name := range c.Names() {
 			name = router.CanonicalHost(name)
-			if cur, ok := best[name]; !ok || later(&kp, cur) {
-				best[name] = &kp
+			if cur, ok := best[name]; !ok || later(sv.cert, cur.cert) {
+				best[name] = sv
 			}
 		}
 	}
@@ -68,7 +101,15 @@ func New(list []portico.Certificate, def *tls.Certificate) (*Index, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("certs: %w", err))
 	}
-	return &Index{names: names, def: def, n: n}, errors.Join(errs...)
+	x := &Index{names: names, n: n}
+	if def != nil {
+		x.def = serve(def)
+	}
+	if len(tracked) > 0 {
+		// The stapler refreshes a certificate while an Index holds it.
+		runtime.AddCleanup(x, o.stapler.release, tracked)
+	}
+	return x, errors.Join(errs...)
 }
 
 // later reports whether a expires after b; of two that expire together, the
@@ -87,12 +128,16 @@ func (x *Index) Len() int { return x.n }
 
 // Certificate returns the certificate for a server name: exact name, then
 // wildcard, then the default, which may be nil. Case, a trailing dot and a
-// port are ignored. It does not allocate.
+// port are ignored. It does not allocate, except once per new OCSP staple
+// (for the stapled copy).
 func (x *Index) Certificate(serverName string) *tls.Certificate {
-	if c, ok := x.names.Lookup(serverName); ok {
-		return c
+	if sv, ok := x.names.Lookup(serverName); ok {
+		return sv.current()
 	}
-	return x.def
+	if x.def != nil {
+		return x.def.current()
+	}
+	return nil
 }
 
 // GetCertificate returns the certificate for the handshake's server name; a

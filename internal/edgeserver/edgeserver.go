@@ -37,7 +37,25 @@ const (
 	// have open on one connection (Envoy's and HAProxy's edge value; Go:
 	// 250).
 	MaxConcurrentStreams = 100
+	// MaxHeaderListSize is the HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE that
+	// the HTTPS server advertises and enforces (Go: 1 MiB plus 320 bytes).
+	// It is MaxHeaderBytes plus 4 KiB of slack, because HTTP/2 counts each
+	// field as its name and value plus 32 bytes where HTTP/1.1 counts 4:
+	// a request within the 20,480-byte quota as HTTP/1.1 would carry it
+	// (which the pipeline enforces on HTTP/2 too, with 413) fits with up to
+	// about 140 fields, cookie crumbs included. A header list over it gets
+	// 431 from net/http's HTTP/2 server, which decodes no further; one
+	// whose frames run far past it (more than twice what is left) ends the
+	// connection with GOAWAY PROTOCOL_ERROR. Either way nothing reaches the
+	// origin.
+	MaxHeaderListSize = MaxHeaderBytes + 4096
 )
+
+// h2FieldAllowance is what net/http adds to Server.MaxHeaderBytes to make
+// its HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE (32 bytes for each of 10
+// fields); HTTPSServer subtracts it so that the advertised value is exactly
+// MaxHeaderListSize, as TestH2HeaderListLimit checks.
+const h2FieldAllowance = 10 * 32
 
 // Defaults of the configurable limits (see Limits).
 const (
@@ -185,6 +203,10 @@ func (s *Server) HTTPSServer() *http.Server {
 	protocols.SetHTTP2(true)
 	srv := s.newServer(s.newPipeline(true), &protocols)
 	srv.TLSConfig = s.TLSConfig()
+	// net/http has no separate HTTP/2 header list limit: it derives one
+	// from MaxHeaderBytes. HTTP/1.x heads stay bounded at MaxHeaderBytes by
+	// the guard, which this only backs up.
+	srv.MaxHeaderBytes = MaxHeaderListSize - h2FieldAllowance
 	return srv
 }
 
@@ -198,7 +220,7 @@ func (s *Server) newServer(p *pipeline, protocols *http.Protocols) *http.Server 
 		IdleTimeout:       lim.idleTimeout,
 		// On HTTP/1.x the guard answers 413 at exactly MaxHeaderBytes;
 		// net/http's own limit (this plus 4 KiB, then 431) is a backstop.
-		// On HTTP/2 it sets SETTINGS_MAX_HEADER_LIST_SIZE.
+		// HTTPSServer raises it to set SETTINGS_MAX_HEADER_LIST_SIZE.
 		MaxHeaderBytes: MaxHeaderBytes,
 		// Bodies and responses are streamed, so there is no overall
 		// ReadTimeout or WriteTimeout: the guard times each pause instead.

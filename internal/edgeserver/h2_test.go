@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,9 @@ type h2conn struct {
 	done   chan struct{}    // closed when the edge has closed the connection
 	goAway *http2.GoAwayFrame
 	wrote  int64 // bytes written
+
+	settings    []http2.Setting // the edge's first SETTINGS frame
+	gotSettings chan struct{}   // closed once it has arrived
 }
 
 // dialH2 opens an HTTP/2 connection to the edge's HTTPS listener and
@@ -47,7 +52,8 @@ func dialH2(t testing.TB, e *edge) *h2conn {
 	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Fatalf("negotiated %q, want h2", p)
 	}
-	c := &h2conn{t: t, conn: conn, frames: make(chan http2.Frame, 64), pings: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &h2conn{t: t, conn: conn, frames: make(chan http2.Frame, 64), pings: make(chan struct{}, 1), done: make(chan struct{}),
+		gotSettings: make(chan struct{})}
 	c.enc = hpack.NewEncoder(&c.hbuf)
 	c.fr = http2.NewFramer(conn, conn)
 	c.fr.AllowIllegalWrites = true // the tests send what a viewer must not
@@ -73,6 +79,19 @@ func (c *h2conn) readLoop() {
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
+				c.mu.Lock()
+				first := c.settings == nil
+				if first {
+					c.settings = []http2.Setting{}
+					f.ForeachSetting(func(s http2.Setting) error {
+						c.settings = append(c.settings, s)
+						return nil
+					})
+				}
+				c.mu.Unlock()
+				if first {
+					close(c.gotSettings)
+				}
 				c.write(func() error { return c.fr.WriteSettingsAck() })
 			}
 			continue
@@ -103,6 +122,23 @@ func (c *h2conn) write(fn func() error) bool {
 	defer c.mu.Unlock()
 	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return fn() == nil
+}
+
+// setting returns the value of id in the edge's first SETTINGS frame.
+func (c *h2conn) setting(id http2.SettingID) (uint32, bool) {
+	select {
+	case <-c.gotSettings:
+	case <-time.After(10 * time.Second):
+		c.t.Fatal("no SETTINGS from the edge within 10s")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.settings {
+		if s.ID == id {
+			return s.Val, true
+		}
+	}
+	return 0, false
 }
 
 // goneAway reports whether the edge has sent GOAWAY.
@@ -504,4 +540,117 @@ func TestH2DowngradeFieldsAreRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestH2HeaderListLimit checks the HTTP/2 header list limit, which Portico
+// sets rather than take Go's (1 MiB): the edge advertises
+// SETTINGS_MAX_HEADER_LIST_SIZE = MaxHeaderListSize; a request whose 150
+// small fields make a header list of exactly that size, while it is
+// within the 20,480-byte quota as HTTP/1.1 would carry it, is served; one
+// byte more, sent as HEADERS and CONTINUATION frames, gets 431 and the
+// connection stays usable; a CONTINUATION running far past the limit ends
+// the connection with GOAWAY PROTOCOL_ERROR. The origin receives only the
+// request that is served.
+func TestH2HeaderListLimit(t *testing.T) {
+	e := newRawEdge(t)
+	if got, ok := dialH2(t, e).setting(http2.SettingMaxHeaderListSize); !ok || got != MaxHeaderListSize {
+		t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE = %d (sent: %v), want %d", got, ok, MaxHeaderListSize)
+	}
+
+	// fields returns a request for path whose header list (each field's
+	// name and value plus 32 bytes, pseudo-header fields included) is
+	// MaxHeaderListSize+over bytes.
+	fields := func(path string, over int) []string {
+		f := []string{":method", "GET", ":scheme", "https", ":authority", rawHost, ":path", path}
+		const n = 150
+		size := func() int {
+			total := 0
+			for i := 0; i < len(f); i += 2 {
+				total += len(f[i]) + len(f[i+1]) + 32
+			}
+			return total
+		}
+		each := (MaxHeaderListSize-size())/n - len("x-f000") - 32
+		for i := range n {
+			f = append(f, fmt.Sprintf("x-f%03d", i), strings.Repeat("v", each))
+		}
+		f[len(f)-1] += strings.Repeat("v", MaxHeaderListSize+over-size())
+		if got := size(); got != MaxHeaderListSize+over {
+			t.Fatalf("built a header list of %d bytes, want %d", got, MaxHeaderListSize+over)
+		}
+		return f
+	}
+	// send writes a header block as HEADERS and CONTINUATION frames of at
+	// most 4 KiB.
+	send := func(c *h2conn, id uint32, block []byte) {
+		const chunk = 4096
+		for i := 0; i < len(block); i += chunk {
+			frag, last := block[i:min(i+chunk, len(block))], i+chunk >= len(block)
+			c.write(func() error {
+				if i == 0 {
+					return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: true, EndHeaders: last})
+				}
+				return c.fr.WriteContinuation(id, last, frag)
+			})
+		}
+	}
+
+	atLimit := fields("/h2-list-at", 0)
+	r := &http.Request{Method: "GET", RequestURI: "/h2-list-at", Host: rawHost, Header: http.Header{}}
+	for i := 8; i < len(atLimit); i += 2 {
+		r.Header.Add(atLimit[i], atLimit[i+1])
+	}
+	if n := headSize(r); n > MaxHeaderBytes {
+		t.Fatalf("the request at the list limit is %d bytes as HTTP/1.1, over the %d-byte quota", n, MaxHeaderBytes)
+	}
+
+	t.Run("at the limit", func(t *testing.T) {
+		e.origin.reset()
+		c := dialH2(t, e)
+		send(c, 1, c.block(atLimit...))
+		if status, err := c.response(1); status != 200 {
+			t.Errorf("status %d (%v), want 200", status, err)
+		}
+		if got := e.origin.complete(""); len(got) != 1 || got[0] != "GET /h2-list-at" {
+			t.Errorf("the origin received %q, want the request", got)
+		}
+	})
+	t.Run("one byte over", func(t *testing.T) {
+		e.origin.reset()
+		c := dialH2(t, e)
+		send(c, 1, c.block(fields("/h2-list-over", 1)...))
+		if status, err := c.response(1); status != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("status %d (%v), want 431", status, err)
+		}
+		c.request(3, "/h2-list-after", true)
+		if status, err := c.response(3); status != 200 {
+			t.Errorf("the next request on the connection: status %d (%v), want 200", status, err)
+		}
+		if got := e.origin.complete(""); len(got) != 1 || got[0] != "GET /h2-list-after" {
+			t.Errorf("the origin received %q, want only the next request", got)
+		}
+	})
+	t.Run("far over", func(t *testing.T) {
+		e.origin.reset()
+		c := dialH2(t, e)
+		first := c.block(":method", "GET", ":scheme", "https", ":authority", rawHost, ":path", "/h2-list-far")
+		c.write(func() error {
+			return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndStream: true})
+		})
+		// Fragments of about 14 KiB of whole fields (under the 16 KiB
+		// frame limit): the second is more than twice what is left.
+		var filler []byte
+		for i := 0; len(filler) < 14000; i++ {
+			filler = append(filler, c.block(fmt.Sprintf("x-far-%d", i), strings.Repeat("f", 2000))...)
+		}
+		for range 4 {
+			c.write(func() error { return c.fr.WriteContinuation(1, false, filler) })
+		}
+		if code, goAway := c.closed(); !goAway || code != http2.ErrCodeProtocol {
+			t.Errorf("GOAWAY %v (sent: %v), want PROTOCOL_ERROR", code, goAway)
+		}
+		if got := e.origin.complete(""); len(got) != 0 {
+			t.Errorf("the origin received %q", got)
+		}
+	})
 }

@@ -49,6 +49,9 @@ type Deps struct {
 	// *.<edge-domain>), presented when no imported certificate covers the
 	// viewer's server name. It may be nil.
 	DefaultCertificate *tls.Certificate
+	// Stapler, if set, staples OCSP responses to the certificates served
+	// (those with an OCSP responder whose issuer is in their chain).
+	Stapler *certs.Stapler
 	// Log receives the origin proxies' logs; nil discards them.
 	Log *slog.Logger
 }
@@ -220,7 +223,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 	for arn, id := range usedCerts {
 		skip(fmt.Errorf("snapshot: distribution %s: certificate %s does not exist; viewers get the default certificate", id, arn))
 	}
-	if snap.certs, err = certs.New(list, deps.DefaultCertificate); err != nil {
+	if snap.certs, err = certs.New(list, deps.DefaultCertificate, certs.WithStapler(deps.Stapler)); err != nil {
 		skip(fmt.Errorf("snapshot: %w", err))
 	}
 	return snap, nil

@@ -1,0 +1,212 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-edge/portico/internal/testlog"
+)
+
+// TestHandOffKeepsQueuedConnections hands a listener with connections
+// waiting in its accept queue from one server to the next, in one process
+// (the real binary is in TestRestartWithoutFailedRequests): once the old
+// server closes its descriptor, the new one accepts every queued
+// connection, and new connections, on the same socket.
+func TestHandOffKeepsQueuedConnections(t *testing.T) {
+	dir := t.TempDir()
+	logs := &testlog.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	old, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	srv, err := offerListeners(filepath.Join(dir, handoffFile), []namedListener{{"http", old}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if fi, err := os.Stat(filepath.Join(dir, handoffFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("hand-off socket: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+
+	// Connections the old server never accepts.
+	const queued = 5
+	var conns []net.Conn
+	for i := range queued {
+		c, err := net.DialTimeout("tcp", old.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "queued %d\n", i)
+		conns = append(conns, c)
+	}
+
+	lns, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
+		[]listenSpec{{"http", old.Addr().String()}, {"https", "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lns[0].Close()
+	defer lns[1].Close()
+	select {
+	case <-srv.Taken():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old server was not told that its listeners were taken")
+	}
+	if lns[0].Addr().String() != old.Addr().String() {
+		t.Errorf("http listener on %s, want the old one's %s", lns[0].Addr(), old.Addr())
+	}
+	if lns[1].Addr().String() == old.Addr().String() {
+		t.Errorf("https listener on %s: bound anew, it must differ from the http one", lns[1].Addr())
+	}
+	old.Close()
+	if _, err := os.Stat(filepath.Join(dir, handoffFile)); !os.IsNotExist(err) {
+		t.Errorf("the hand-off socket is still there after the hand-off: %v", err)
+	}
+
+	late, err := net.DialTimeout("tcp", old.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("a connection after the old server closed its descriptor: %v", err)
+	}
+	defer late.Close()
+	fmt.Fprintf(late, "late\n")
+
+	var got []string
+	for range queued + 1 {
+		lns[0].(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+		c, err := lns[0].Accept()
+		if err != nil {
+			t.Fatalf("accepted %q, then: %v", got, err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil {
+			t.Fatalf("reading an accepted connection: %v", err)
+		}
+		got = append(got, strings.TrimSpace(line))
+	}
+	for i := range queued {
+		if want := fmt.Sprintf("queued %d", i); !strings.Contains(strings.Join(got, ","), want) {
+			t.Errorf("connection %q was lost in the hand-off; accepted %q", want, got)
+		}
+	}
+	if !strings.Contains(strings.Join(got, ","), "late") {
+		t.Errorf("the connection made after the hand-off was not accepted; accepted %q", got)
+	}
+}
+
+// TestHandOffWithoutServingProcess starts where no process offers its
+// listeners, also with a socket file left by a killed one: the listeners
+// are bound anew.
+func TestHandOffWithoutServingProcess(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, stale := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stale socket %v", stale), func(t *testing.T) {
+			dir := t.TempDir()
+			if stale {
+				ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: filepath.Join(dir, handoffFile), Net: "unixpacket"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ln.SetUnlinkOnClose(false)
+				ln.Close()
+			}
+			lns, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{}, []listenSpec{{"http", "127.0.0.1:0"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lns[0].Close()
+			// The next server replaces the stale socket.
+			srv, err := offerListeners(filepath.Join(dir, handoffFile), nil, log)
+			if err != nil {
+				t.Fatalf("offering after a stale socket: %v", err)
+			}
+			srv.Close()
+		})
+	}
+}
+
+// TestHandOffKeepsListenersWhenNotConfirmed has a new process take the
+// listeners and go away without confirming (it failed to bind another
+// address): the serving process keeps its listeners and offers them
+// again.
+func TestHandOffKeepsListenersWhenNotConfirmed(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	old, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	taken, err := net.Listen("tcp", "127.0.0.1:0") // a port the new process cannot bind
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	srv, err := offerListeners(filepath.Join(dir, handoffFile), []namedListener{{"http", old}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	_, err = acquireListeners(context.Background(), log, dir, net.ListenConfig{},
+		[]listenSpec{{"http", old.Addr().String()}, {"https", taken.Addr().String()}})
+	if err == nil || !strings.Contains(err.Error(), "--https") {
+		t.Fatalf("acquireListeners with a taken port: err = %v, want a --https error", err)
+	}
+	select {
+	case <-srv.Taken():
+		t.Fatal("the serving process was told its listeners were taken")
+	default:
+	}
+	lns, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{}, []listenSpec{{"http", old.Addr().String()}})
+	if err != nil {
+		t.Fatalf("a second hand-off: %v", err)
+	}
+	defer lns[0].Close()
+	select {
+	case <-srv.Taken():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second hand-off was not confirmed")
+	}
+}
+
+func TestSameAddress(t *testing.T) {
+	tcp := func(s string) net.Addr { a, _ := net.ResolveTCPAddr("tcp", s); return a }
+	tests := []struct {
+		want string
+		have net.Addr
+		same bool
+	}{
+		{"127.0.0.1:8080", tcp("127.0.0.1:8080"), true},
+		{"127.0.0.1:0", tcp("127.0.0.1:8080"), true},
+		{"localhost:8080", tcp("127.0.0.1:8080"), true},
+		{":8080", tcp("[::]:8080"), true},
+		{":8080", tcp("0.0.0.0:8080"), true},
+		{":http", tcp("[::]:80"), true},
+		{"127.0.0.1:8081", tcp("127.0.0.1:8080"), false},
+		{"127.0.0.2:8080", tcp("127.0.0.1:8080"), false},
+		{"0.0.0.0:8080", tcp("[::]:8080"), false},
+		{":8080", tcp("127.0.0.1:8080"), false},
+		{"no port", tcp("127.0.0.1:8080"), false},
+		{"127.0.0.1:8080", &net.UnixAddr{Name: "/x", Net: "unix"}, false},
+	}
+	for _, tt := range tests {
+		if got := sameAddress(tt.want, tt.have); got != tt.same {
+			t.Errorf("sameAddress(%q, %v) = %v, want %v", tt.want, tt.have, got, tt.same)
+		}
+	}
+}
