@@ -100,6 +100,11 @@ func TestValidate(t *testing.T) {
 		}, ErrInvalidArgument},
 		{"whitelist without names", func(c *DistributionConfig) { c.DefaultCacheBehavior.ForwardedValues.Cookies.Forward = "whitelist" }, ErrInvalidArgument},
 		{"default behaviour with a path", func(c *DistributionConfig) { c.DefaultCacheBehavior.PathPattern = Ptr("/a") }, ErrInvalidArgument},
+		{"error page with ResponseCode 200", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "/404.html", "200") }, ""},
+		{"error page keeping the error's code", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(503, "/busy.html", "") }, ""},
+		{"error page with ResponseCode 299", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "/404.html", "299") }, "InvalidResponseCode"},
+		{"error page with ResponseCode abc", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "/404.html", "abc") }, "InvalidResponseCode"},
+		{"error page path without a slash", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "404.html", "404") }, "InvalidResponseCode"},
 		{"duplicate path patterns", func(c *DistributionConfig) {
 			b := *c.DefaultCacheBehavior
 			b.PathPattern = Ptr("/images/*")
@@ -122,6 +127,11 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errorPage returns CustomErrorResponses with one entry.
+func errorPage(code int, path, responseCode string) *CustomErrorResponses {
+	return &CustomErrorResponses{Quantity: 1, Items: []CustomErrorResponse{{ErrorCode: code, ResponsePagePath: Ptr(path), ResponseCode: Ptr(responseCode)}}}
 }
 
 // TestValidateNeverQuotesSecrets: an invalid custom header value is a

@@ -127,6 +127,15 @@ func TestCachePolicyValidate(t *testing.T) {
 		{"ten headers", func(c *CachePolicyConfig) { params(c).HeadersConfig.Headers = numbered("X-H", 10) }, ""},
 		{"eleven cookies", func(c *CachePolicyConfig) { params(c).CookiesConfig.Cookies = numbered("c", 11) }, ErrTooManyCookiesInCachePolicy},
 		{"eleven query strings", func(c *CachePolicyConfig) { params(c).QueryStringsConfig.QueryStrings = numbered("q", 11) }, ErrTooManyQueryStringsInCachePolicy},
+		{"keyed on CloudFront-Viewer-Address", func(c *CachePolicyConfig) {
+			params(c).HeadersConfig.Headers = &Names{Quantity: 1, Items: []string{"cloudfront-viewer-address"}}
+		}, ErrInvalidArgument},
+		{"keyed on CloudFront-Viewer-TLS", func(c *CachePolicyConfig) {
+			params(c).HeadersConfig.Headers = &Names{Quantity: 1, Items: []string{"CloudFront-Viewer-TLS"}}
+		}, ErrInvalidArgument},
+		{"keyed on CloudFront-Is-Mobile-Viewer", func(c *CachePolicyConfig) {
+			params(c).HeadersConfig.Headers = &Names{Quantity: 1, Items: []string{"CloudFront-Is-Mobile-Viewer"}}
+		}, ""},
 		{"caching disabled with a key", func(c *CachePolicyConfig) {
 			c.MinTTL, c.DefaultTTL, c.MaxTTL = Ptr[int64](0), Ptr[int64](0), Ptr[int64](0)
 		}, ErrInvalidArgument},
