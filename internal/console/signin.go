@@ -65,7 +65,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 		return err
 	}
 	client, now := clientOf(r.RemoteAddr), time.Now()
-	if wait := h.throttle.wait(client, now); wait > 0 {
+	if wait := h.throttle.begin(client, now); wait > 0 {
 		secs := int64((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		return h.signinForm(w, r, id, next).fail(&portico.Error{
@@ -79,7 +79,6 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request, _ *session) err
 	// bad ID takes as long as a bad secret.
 	ok := h.Login(id, secret) && isAccessKeyID(id)
 	if !ok {
-		h.throttle.fail(client, now)
 		h.logger().Warn("console: sign-in failed", "remote", r.RemoteAddr)
 		p := h.signinForm(w, r, id, next)
 		return p.fail(&portico.Error{

@@ -22,14 +22,15 @@ const (
 	maxThrottled = 1 << 16
 )
 
-// throttle counts failed sign-ins by client. The zero value is ready to
-// use.
+// throttle counts sign-in attempts by client that have not (yet)
+// succeeded. The zero value is ready to use.
 type throttle struct {
 	mu       sync.Mutex
 	failures map[netip.Prefix]failures
 }
 
-// failures is one client's record: how many sign-ins failed since first.
+// failures is one client's record: how many sign-ins it attempted without
+// success since first.
 type failures struct {
 	first time.Time
 	n     int
@@ -57,26 +58,13 @@ func clientOf(remoteAddr string) netip.Prefix {
 	return p
 }
 
-// wait returns how long client must wait before it may try to sign in
-// again: zero when it may now.
-func (t *throttle) wait(client netip.Prefix, now time.Time) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f, ok := t.failures[client]
-	if !ok {
-		return 0
-	}
-	if end := f.first.Add(signinWindow); !now.Before(end) {
-		delete(t.failures, client)
-		return 0
-	} else if f.n >= maxSigninFailures {
-		return end.Sub(now)
-	}
-	return 0
-}
-
-// fail records a failed sign-in by client.
-func (t *throttle) fail(client netip.Prefix, now time.Time) {
+// begin counts a sign-in attempt by client before its credentials are
+// checked, and returns how long the client must wait first: zero when it
+// may try now. Counting before checking means that attempts made in
+// parallel cannot all pass the limit before any of them is counted; a
+// successful attempt then clears the count (succeed). A refused attempt is
+// not counted.
+func (t *throttle) begin(client netip.Prefix, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.failures == nil {
@@ -89,8 +77,12 @@ func (t *throttle) fail(client netip.Prefix, now time.Time) {
 		}
 		f = failures{first: now}
 	}
+	if f.n >= maxSigninFailures {
+		return f.first.Add(signinWindow).Sub(now)
+	}
 	f.n++
 	t.failures[client] = f
+	return 0
 }
 
 // succeed forgets client's failures.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,33 +52,56 @@ func TestThrottle(t *testing.T) {
 	a, other := clientOf("192.0.2.1:5555"), clientOf("192.0.2.2:5555")
 
 	var th throttle
-	for range maxSigninFailures - 1 {
-		th.fail(a, t0)
+	for i := range maxSigninFailures - 1 {
+		if w := th.begin(a, t0); w != 0 {
+			t.Fatalf("attempt %d: wait %v, want 0", i+1, w)
+		}
 	}
-	if w := th.wait(a, t0); w != 0 {
-		t.Fatalf("after %d failures: wait %v, want 0", maxSigninFailures-1, w)
+	if w := th.begin(a, t0.Add(time.Minute)); w != 0 {
+		t.Fatalf("attempt %d: wait %v, want 0", maxSigninFailures, w)
 	}
-	th.fail(a, t0.Add(time.Minute))
-	if w := th.wait(a, t0.Add(time.Minute)); w != signinWindow-time.Minute {
-		t.Errorf("wait %v, want the rest of the window since the first failure (%v)", w, signinWindow-time.Minute)
+	if w := th.begin(a, t0.Add(time.Minute)); w != signinWindow-time.Minute {
+		t.Errorf("attempt past the limit: wait %v, want the rest of the window since the first attempt (%v)", w, signinWindow-time.Minute)
 	}
-	if w := th.wait(other, t0); w != 0 {
+	if w := th.begin(other, t0); w != 0 {
 		t.Errorf("another client waits %v, want 0", w)
 	}
-	if w := th.wait(a, t0.Add(signinWindow)); w != 0 {
+	if w := th.begin(a, t0.Add(signinWindow)); w != 0 {
 		t.Errorf("once the window has passed: wait %v, want 0", w)
 	}
-	if _, ok := th.failures[a]; ok {
-		t.Error("the expired record was kept")
+	if f := th.failures[a]; f.n != 1 || !f.first.Equal(t0.Add(signinWindow)) {
+		t.Errorf("after the window: record %+v, want a new window with one attempt", f)
 	}
 
-	// A success forgets the failures.
+	// A success forgets the attempts.
 	for range maxSigninFailures {
-		th.fail(other, t0)
+		th.begin(other, t0)
 	}
 	th.succeed(other)
-	if w := th.wait(other, t0); w != 0 {
+	if w := th.begin(other, t0); w != 0 {
 		t.Errorf("after a success: wait %v, want 0", w)
+	}
+}
+
+// TestThrottleConcurrent checks that attempts made in parallel are counted
+// before any of them is checked: no more than maxSigninFailures of them
+// get through, however many run at once.
+func TestThrottleConcurrent(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	client := clientOf("192.0.2.1:5555")
+	var th throttle
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if th.begin(client, t0) == 0 {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != maxSigninFailures {
+		t.Errorf("%d of 50 parallel attempts were let through, want %d", n, maxSigninFailures)
 	}
 }
 
@@ -107,7 +131,7 @@ func TestThrottleBounded(t *testing.T) {
 	var th throttle
 	for i := range maxThrottled + 100 {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		th.fail(netip.PrefixFrom(a, 32), t0)
+		th.begin(netip.PrefixFrom(a, 32), t0)
 	}
 	if n := len(th.failures); n > maxThrottled {
 		t.Errorf("%d records kept, want at most %d", n, maxThrottled)
