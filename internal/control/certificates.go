@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,10 +13,6 @@ import (
 
 // maxCertificateARN is the longest certificate ARN ACM accepts.
 const maxCertificateARN = 2048
-
-// certRetries bounds how often a certificate write is retried when a
-// concurrent write wins the compare-and-swap.
-const certRetries = 16
 
 // acmKeyAlgorithms are the key algorithms ACM accepts for an imported
 // certificate, in ACM's names.
@@ -75,36 +70,33 @@ func (s *Service) importCertificate(ctx context.Context, arn string, certPEM, ch
 		return c, nil
 	}
 
-	for range certRetries {
+	err = s.retryConflicts(ctx, func() error {
 		old, kv, err := s.storedCertificate(ctx, arn)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		useKV, users, err := s.certificateUsers(ctx, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		conds := []store.Cmp{{Key: kv.Key, ModRev: kv.ModRev}, {Key: keyCertUse + id, ModRev: useKV.ModRev}}
 		for _, distID := range users {
 			distKV, err := s.checkCertCoverage(ctx, c, distID)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			// The distribution's aliases must not change under the check.
 			conds = append(conds, store.Cmp{Key: keyDistribution + distID, ModRev: distKV.ModRev})
 		}
 		c.ARN, c.CreatedAt = old.ARN, old.CreatedAt
 		_, err = s.Store.Txn(ctx, conds, []store.Op{putJSON(kv.Key, c)})
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("control: re-importing certificate %s: %w", arn, err)
-		}
-		s.logger().InfoContext(ctx, "certificate re-imported", "arn", c.ARN, "domain", c.DomainName)
-		return c, nil
+		return err
+	})
+	if err != nil {
+		return nil, wrapInternal("re-importing certificate "+arn, err)
 	}
-	return nil, fmt.Errorf("control: re-importing certificate %s: %w", arn, errCertContention)
+	s.logger().InfoContext(ctx, "certificate re-imported", "arn", c.ARN, "domain", c.DomainName)
+	return c, nil
 }
 
 // GetCertificate returns the certificate with the given ARN. It includes
@@ -143,7 +135,7 @@ func (s *Service) DeleteCertificate(ctx context.Context, arn string) error {
 	if err != nil {
 		return err
 	}
-	for range certRetries {
+	err = s.retryConflicts(ctx, func() error {
 		_, kv, err := s.storedCertificate(ctx, arn)
 		if err != nil {
 			return err
@@ -158,16 +150,13 @@ func (s *Service) DeleteCertificate(ctx context.Context, arn string) error {
 		conds := []store.Cmp{{Key: kv.Key, ModRev: kv.ModRev}, {Key: keyCertUse + id, ModRev: useKV.ModRev}}
 		ops := []store.Op{{Key: kv.Key, Delete: true}, {Key: keyCertUse + id, Delete: true}, {Key: keyTags + arn, Delete: true}}
 		_, err = s.Store.Txn(ctx, conds, ops)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("control: deleting certificate %s: %w", arn, err)
-		}
-		s.logger().InfoContext(ctx, "certificate deleted", "arn", arn)
-		return nil
+		return err
+	})
+	if err != nil {
+		return wrapInternal("deleting certificate "+arn, err)
 	}
-	return fmt.Errorf("control: deleting certificate %s: %w", arn, errCertContention)
+	s.logger().InfoContext(ctx, "certificate deleted", "arn", arn)
+	return nil
 }
 
 // CertificateInUseBy returns the ARNs of the distributions that use the
@@ -186,10 +175,6 @@ func (s *Service) CertificateInUseBy(ctx context.Context, arn string) ([]string,
 	}
 	return s.inUseARNs(users), nil
 }
-
-// errCertContention means concurrent writers kept winning the
-// compare-and-swap on a certificate.
-var errCertContention = errors.New("too many concurrent changes, try again")
 
 // parseCertificateARN returns the certificate ID of an ACM certificate ARN,
 // or an InvalidArnException.

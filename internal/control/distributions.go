@@ -43,7 +43,7 @@ func (s *Service) createDistribution(ctx context.Context, cfg *portico.Distribut
 		return nil, err
 	}
 	var d *portico.Distribution
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		var t txn
 		if _, err := s.Store.Get(ctx, keyCallerRef+cfg.CallerReference); err == nil {
 			return errDistributionAlreadyExists()
@@ -128,7 +128,7 @@ func (s *Service) UpdateDistribution(ctx context.Context, id, ifMatch string, cf
 		return nil, err
 	}
 	var d *portico.Distribution
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		old, kv, err := s.readDistribution(ctx, id)
 		if err != nil {
 			return err
@@ -186,7 +186,7 @@ func (s *Service) DeleteDistribution(ctx context.Context, id, ifMatch string) er
 	if ifMatch == "" {
 		return errIfMatchMissing()
 	}
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		d, kv, err := s.readDistribution(ctx, id)
 		if err != nil {
 			return err
@@ -419,8 +419,9 @@ func (t *txn) putString(key, value string) {
 func (t *txn) del(key string) { t.ops = append(t.ops, store.Op{Key: key, Delete: true}) }
 
 // retryConflicts runs attempt until it returns anything but
-// store.ErrConflict, at most txnAttempts times. Each attempt re-reads what
-// it relies on, so a retry re-validates against the newer state.
+// store.ErrConflict, at most txnAttempts times, or until ctx is done. Each
+// attempt re-reads what it relies on, so a retry re-validates against the
+// newer state.
 //
 // The writers of this process take turns (s.writeMu), so they never
 // conflict with each other: many concurrent writes that touch one key,
@@ -428,14 +429,22 @@ func (t *txn) del(key string) { t.ops = append(t.ops, store.Op{Key: key, Delete:
 // user list each updates), all succeed. A store shared by several
 // processes can still report conflicts; those are retried after a short,
 // growing, randomised pause so that the contenders spread out.
-func (s *Service) retryConflicts(attempt func() error) error {
+func (s *Service) retryConflicts(ctx context.Context, attempt func() error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	pause := time.Millisecond
 	for i := range txnAttempts {
 		if i > 0 {
-			time.Sleep(pause/2 + rand.N(pause))
+			t := time.NewTimer(pause/2 + rand.N(pause))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
 			pause = min(2*pause, 100*time.Millisecond)
+		} else if err := ctx.Err(); err != nil {
+			return err
 		}
 		if err := attempt(); !errors.Is(err, store.ErrConflict) {
 			return err

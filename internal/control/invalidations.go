@@ -106,7 +106,7 @@ func (s *Service) CreateInvalidationBatch(ctx context.Context, distID string, ba
 	callerRef, paths := batch.CallerReference, batch.Paths
 	var inv *portico.Invalidation
 	existing := false
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		existing = false
 		_, distKV, err := s.readDistribution(ctx, distID)
 		if err != nil {

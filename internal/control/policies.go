@@ -179,7 +179,7 @@ func createPolicy[C any](ctx context.Context, s *Service, k *policyKind[C], cfg 
 		return nil, k.errExists(name)
 	}
 	var p *portico.Policy[C]
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		var t txn
 		nameKey := keyPolicyName + k.prefix + name
 		if _, err := s.Store.Get(ctx, nameKey); err == nil {
@@ -250,7 +250,7 @@ func updatePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 	}
 	name := k.name(cfg)
 	var p *portico.Policy[C]
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		old, kv, err := readPolicy(ctx, s, k, id)
 		if err != nil {
 			return err
@@ -298,7 +298,7 @@ func deletePolicy[C any](ctx context.Context, s *Service, k *policyKind[C], id, 
 	if ifMatch == "" {
 		return errPolicyIfMatchMissing(k.noun)
 	}
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		p, kv, err := readPolicy(ctx, s, k, id)
 		if err != nil {
 			return err

@@ -157,7 +157,7 @@ func (s *Service) readTags(ctx context.Context, arn string) (store.KV, []Tag, er
 // resource to be unchanged, so that tags never outlive their resource.
 // missing is returned when the resource does not exist.
 func (s *Service) changeTags(ctx context.Context, resourceKey, arn string, missing error, change func([]Tag) ([]Tag, error)) error {
-	err := s.retryConflicts(func() error {
+	err := s.retryConflicts(ctx, func() error {
 		res, err := s.Store.Get(ctx, resourceKey)
 		if isNotFound(err) {
 			return missing
