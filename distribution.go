@@ -164,9 +164,10 @@ type CustomErrorResponses struct {
 // response codes returned by CloudFront").
 var customErrorResponseCodes = []int{200, 400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504}
 
-// CustomErrorResponse is one entry of CustomErrorResponses. ResponseCode,
-// when set, is one of customErrorResponseCodes; when empty, a page is
-// answered with the error's own code.
+// CustomErrorResponse is one entry of CustomErrorResponses. ResponsePagePath
+// and ResponseCode are set together (a page, answered with ResponseCode,
+// one of customErrorResponseCodes) or not at all (ErrorCachingMinTTL
+// alone).
 type CustomErrorResponse struct {
 	ErrorCode          int     `xml:"ErrorCode"`
 	ResponsePagePath   *string `xml:"ResponsePagePath,omitempty"`
@@ -445,7 +446,14 @@ func (c *DistributionConfig) Validate() error {
 			if e.ErrorCode < 400 || e.ErrorCode > 599 {
 				return Errorf("InvalidErrorCode", "The error code %d is not a 4xx or 5xx code.", e.ErrorCode)
 			}
-			if e.ResponsePagePath != nil && *e.ResponsePagePath != "" && !strings.HasPrefix(*e.ResponsePagePath, "/") {
+			hasPath, hasCode := e.ResponsePagePath != nil && *e.ResponsePagePath != "", e.ResponseCode != nil && *e.ResponseCode != ""
+			if hasPath != hasCode {
+				// API reference, CustomErrorResponse: "If you specify a
+				// value for ResponsePagePath, you must also specify a
+				// value for ResponseCode", and the other way round.
+				return Errorf(ErrInvalidArgument, "Your request must specify both ResponsePagePath and ResponseCode together or none of them.")
+			}
+			if hasPath && !strings.HasPrefix(*e.ResponsePagePath, "/") {
 				return Errorf("InvalidResponseCode", "ResponsePagePath must begin with a slash.")
 			}
 			if rc := e.ResponseCode; rc != nil && *rc != "" {

@@ -101,7 +101,11 @@ func TestValidate(t *testing.T) {
 		{"whitelist without names", func(c *DistributionConfig) { c.DefaultCacheBehavior.ForwardedValues.Cookies.Forward = "whitelist" }, ErrInvalidArgument},
 		{"default behaviour with a path", func(c *DistributionConfig) { c.DefaultCacheBehavior.PathPattern = Ptr("/a") }, ErrInvalidArgument},
 		{"error page with ResponseCode 200", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "/404.html", "200") }, ""},
-		{"error page keeping the error's code", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(503, "/busy.html", "") }, ""},
+		{"error page without ResponseCode", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(503, "/busy.html", "") }, ErrInvalidArgument},
+		{"ResponseCode without a page", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(503, "", "503") }, ErrInvalidArgument},
+		{"error caching TTL alone", func(c *DistributionConfig) {
+			c.CustomErrorResponses = &CustomErrorResponses{Quantity: 1, Items: []CustomErrorResponse{{ErrorCode: 503, ErrorCachingMinTTL: Ptr(int64(0))}}}
+		}, ""},
 		{"error page with ResponseCode 299", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "/404.html", "299") }, "InvalidResponseCode"},
 		{"error page with ResponseCode abc", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "/404.html", "abc") }, "InvalidResponseCode"},
 		{"error page path without a slash", func(c *DistributionConfig) { c.CustomErrorResponses = errorPage(404, "404.html", "404") }, "InvalidResponseCode"},
