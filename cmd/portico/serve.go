@@ -203,7 +203,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	// Data plane.
-	log.Info("heap limit set", "cache_memory", cfg.cacheBytes, "limit", limitHeap(cfg.cacheBytes))
+	log.Info("heap limit set", "cache_memory", cfg.cacheBytes, "limit", limitHeap(cfg.cacheBytes, getenv("GOMEMLIMIT")))
 	cacheCfg := httpcache.Config{MaxBytes: cfg.cacheBytes, Logger: log}
 	if cfg.cacheDisk > 0 {
 		// Under the data directory, whose store lock keeps a second process
