@@ -38,6 +38,14 @@ const (
 	retryMax   = time.Hour       // the longest pause between retries
 	clockSkew  = 5 * time.Minute // allowed between the responder's clock and ours
 	noNextLife = time.Hour       // how long a response without NextUpdate is stapled
+
+	// maxFetches bounds the requests to responders in flight at once, and
+	// firstFetchSpread spreads the first requests for the certificates
+	// that are tracked together (at start-up, thousands of them) over up
+	// to that long, so that neither the responders nor the edge's file
+	// descriptors see a burst.
+	maxFetches       = 8
+	firstFetchSpread = time.Minute
 )
 
 // Stapler staples OCSP responses (RFC 6960) to the certificates of the
@@ -98,6 +106,7 @@ type Stapler struct {
 	cancel   context.CancelFunc
 	client   *http.Client
 	fetches  sync.WaitGroup
+	slots    chan struct{} // one per request in flight: maxFetches
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*ocspEntry
@@ -131,6 +140,7 @@ func (s *Stapler) init() {
 	s.initOnce.Do(func() {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.entries = make(map[[sha256.Size]byte]*ocspEntry)
+		s.slots = make(chan struct{}, maxFetches)
 		s.client = s.Client
 		if s.client == nil {
 			s.client = newOCSPClient()
@@ -231,7 +241,9 @@ func (s *Stapler) track(cert *tls.Certificate) *ocspEntry {
 	}
 	e.refs = 1
 	s.entries[key] = e
-	s.schedule(e, 0)
+	// The first request at once for a lone certificate; spread out, by
+	// about 10 ms a certificate, when many are tracked together.
+	s.schedule(e, rand.N(min(time.Duration(len(s.entries))*10*time.Millisecond, firstFetchSpread)))
 	return e
 }
 
@@ -302,8 +314,13 @@ func (s *Stapler) refresh(e *ocspEntry) {
 	s.fetches.Add(1)
 	s.mu.Unlock()
 	defer s.fetches.Done()
-
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.ctx.Done():
+		return
+	}
 	r, err := s.fetch(e)
+	<-s.slots
 	now := s.clock()
 	log := s.logger().With("names", e.leaf.DNSNames, "serial", e.leaf.SerialNumber.String(), "responder", e.url)
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/tls"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -398,15 +400,54 @@ func TestStaplerClose(t *testing.T) {
 	cert, leaf := env.issue(t, 1)
 	env.serve(t, cert)
 	waitFor(t, "a staple", func() bool { return env.staple(t) != nil })
-	env.stapler.Close()
+	env.stapler.Close() // waits for a request in flight
 	n := env.responder.Requests(leaf.Cert.SerialNumber)
-	time.Sleep(100 * time.Millisecond) // several refresh periods
+	// A refresh that comes due after Close (its timer fired as Close ran)
+	// asks nothing.
+	env.stapler.mu.Lock()
+	entries := slices.Collect(maps.Values(env.stapler.entries))
+	env.stapler.mu.Unlock()
+	for _, e := range entries {
+		env.stapler.refresh(e)
+	}
 	if m := env.responder.Requests(leaf.Cert.SerialNumber); m != n {
 		t.Errorf("%d requests after Close", m-n)
 	}
 	if e := env.stapler.track(env.idx.Load().Certificate("login.example.com")); e != nil {
 		t.Error("a closed stapler tracks a certificate")
 	}
+}
+
+// TestStaplerBoundsRequestsInFlight checks that many certificates tracked
+// at once (a start-up with thousands imported) never have more than
+// maxFetches requests at their responder at a time.
+func TestStaplerBoundsRequestsInFlight(t *testing.T) {
+	env := newStapleEnv(t)
+	env.responder.Hold() // every request waits until Release
+	const n = 3 * maxFetches
+	list := make([]portico.Certificate, n)
+	serials := make([]*big.Int, n)
+	for i := range list {
+		c, leaf := env.issue(t, int64(100+i))
+		list[i], serials[i] = c, leaf.Cert.SerialNumber
+	}
+	env.serve(t, list...)
+	requests := func() int {
+		total := 0
+		for _, s := range serials {
+			total += env.responder.Requests(s)
+		}
+		return total
+	}
+	waitFor(t, "the first requests", func() bool { return requests() >= maxFetches })
+	// Every first request is due within n × 10 ms; the ones beyond
+	// maxFetches must wait for a slot instead of reaching the responder.
+	time.Sleep(time.Duration(n)*10*time.Millisecond + 200*time.Millisecond)
+	if got := requests(); got != maxFetches {
+		t.Errorf("%d requests at the responder at once, want %d", got, maxFetches)
+	}
+	env.responder.Release()
+	waitFor(t, "a request for every certificate", func() bool { return requests() >= n })
 }
 
 // responseCase is a response verifyResponse is given, and what it says.
