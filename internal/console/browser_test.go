@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,8 @@ const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserSeedWalkthrough drives the console in a real headless Chromium,
 // script included: sign in, import the certificate through the form,
-// create the seed's distribution by clicking and typing, and see its page
-// show the domain name and Deployed.
+// create the seed's distribution by clicking and typing, see its page
+// show the domain name and Deployed, and invalidate a cache tag softly.
 //
 // It skips when Chromium is not installed, unless PORTICO_REQUIRE_BROWSER=1.
 // With PORTICO_CONSOLE_SCREENSHOTS=<dir> it saves screenshots of the filled
@@ -176,6 +177,23 @@ func TestBrowserSeedWalkthrough(t *testing.T) {
 	}
 	if strings.Contains(page, cnameAPIKey) {
 		t.Error("the distribution page shows the custom header value")
+	}
+
+	do("invalidate a cache tag softly",
+		chromedp.Click(chromedp.CSS(`a[href="/console/distributions/`+id+`/invalidations"]`)),
+		chromedp.WaitVisible(chromedp.ID("tags")),
+		chromedp.SendKeys(chromedp.ID("tags"), "product-42"),
+		chromedp.Click(chromedp.CSS(`input[name=soft]`)),
+		chromedp.Click(chromedp.CSS(`form[action$="/invalidations"] button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`.flash.success`)),
+	)
+	if got := text("table.list tbody tr:first-child td:last-child"); got != "Tags: product-42\nSoft purge" {
+		t.Errorf("the invalidation's row shows %q, want the tag and Soft purge", got)
+	}
+	screenshot(t, ctx, "invalidations.png")
+	invs, _, _, err := e.svc.ListInvalidations(context.Background(), id, "", 10)
+	if err != nil || len(invs) != 1 || len(invs[0].Paths) != 0 || !reflect.DeepEqual(invs[0].Tags, []string{"product-42"}) || !invs[0].Soft {
+		t.Errorf("ListInvalidations = %+v, %v; want one soft purge of the tag product-42", invs, err)
 	}
 }
 

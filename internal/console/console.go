@@ -2,7 +2,9 @@
 // take a user through the same steps as the CloudFront console (sign in,
 // create a distribution, watch it deploy, edit, disable and delete it,
 // invalidate paths, import certificates), calling the same control-plane
-// service as the CloudFront and ACM APIs.
+// service as the CloudFront and ACM APIs. Beyond CloudFront's console, an
+// invalidation may also name cache tags and be a soft purge, as Portico's
+// API extension allows.
 //
 // Pages are html/template, embedded with the stylesheet and one small
 // script; every form also works by plain submission without the script.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/control"
 )
 
 // Page sizes of the lists.
@@ -260,17 +261,40 @@ type invalidationsData struct {
 	Distribution  *portico.Distribution // redacted
 	Invalidations []*portico.Invalidation
 	Marker, Next  string
-	Paths         string // the create form's input
+	Input         invalidationInput // the create form's
 	Tab           string
 }
 
-func (h *Handler) invalidationsPage(r *http.Request, s *session, d *portico.Distribution, paths string) (*page, error) {
+// invalidationInput is what the create-invalidation form holds: object
+// paths and cache tags one per line, and whether to purge softly.
+type invalidationInput struct {
+	Paths, Tags string
+	Soft        bool
+}
+
+// batch returns the invalidation batch that in asks for, under callerRef.
+func (in invalidationInput) batch(callerRef string) control.InvalidationBatch {
+	return control.InvalidationBatch{CallerReference: callerRef, Paths: nonEmptyLines(in.Paths), Tags: nonEmptyLines(in.Tags), Soft: in.Soft}
+}
+
+// nonEmptyLines returns the lines of s, trimmed, leaving out blank ones.
+func nonEmptyLines(s string) []string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (h *Handler) invalidationsPage(r *http.Request, s *session, d *portico.Distribution, in invalidationInput) (*page, error) {
 	marker := r.URL.Query().Get("marker")
 	invs, next, truncated, err := h.Service.ListInvalidations(r.Context(), d.ID, marker, invalidationsPerPage)
 	if err != nil {
 		return nil, err
 	}
-	data := &invalidationsData{Distribution: redact(d), Invalidations: invs, Marker: marker, Paths: paths, Tab: "invalidations"}
+	data := &invalidationsData{Distribution: redact(d), Invalidations: invs, Marker: marker, Input: in, Tab: "invalidations"}
 	if truncated {
 		data.Next = next
 	}
@@ -283,7 +307,7 @@ func (h *Handler) listInvalidations(w http.ResponseWriter, r *http.Request, s *s
 	if err != nil {
 		return err
 	}
-	p, err := h.invalidationsPage(r, s, d, "")
+	p, err := h.invalidationsPage(r, s, d, invalidationInput{})
 	if err != nil {
 		return err
 	}
@@ -296,21 +320,20 @@ func (h *Handler) createInvalidation(w http.ResponseWriter, r *http.Request, s *
 	if err != nil {
 		return err
 	}
-	input := r.PostFormValue("paths")
-	var paths []string
-	for line := range strings.Lines(input) {
-		if line = strings.TrimSpace(line); line != "" {
-			paths = append(paths, line)
-		}
+	in := invalidationInput{
+		Paths: r.PostFormValue("paths"),
+		Tags:  r.PostFormValue("tags"),
+		Soft:  r.PostFormValue("soft") != "",
 	}
-	p, err := h.invalidationsPage(r, s, d, input)
+	p, err := h.invalidationsPage(r, s, d, in)
 	if err != nil {
 		return err
 	}
-	if len(paths) == 0 {
-		return p.fail(invalid("Enter at least one object path, such as /index.html or /images/*."))
+	batch := in.batch(randomHex(16))
+	if len(batch.Paths) == 0 && len(batch.Tags) == 0 {
+		return p.fail(invalid("Enter at least one object path, such as /index.html or /images/*, or a cache tag."))
 	}
-	if _, err := h.Service.CreateInvalidation(r.Context(), d.ID, randomHex(16), paths); err != nil {
+	if _, err := h.Service.CreateInvalidationBatch(r.Context(), d.ID, batch); err != nil {
 		return p.fail(err)
 	}
 	redirect(w, r, "/console/distributions/"+d.ID+"/invalidations", "invalidated")

@@ -47,6 +47,17 @@
 // connections are capped in number, must send their first query within 2 s
 // and a later one within 5 s of the previous answer, and carry at most 128
 // queries.
+//
+// Restarts: a new process can take over the server's sockets themselves,
+// not new ones bound to the same address, so that no query goes
+// unanswered. The serving process hands them over (their descriptors,
+// from [Server.Sockets], passed over a unix socket with SCM_RIGHTS, for
+// instance) and goes on answering; the new one serves on them with
+// [Server.ListenOn]. Until it calls [Server.Serve] it reads nothing, so
+// queries that the old process does not read wait in the sockets' queues,
+// and both answer once both serve. Then the old one calls
+// [Server.Shutdown], which answers every query it has read and every TCP
+// connection it has accepted, and leaves the rest queued for the new one.
 package dnsserver
 
 import (
@@ -93,8 +104,8 @@ type Names interface {
 }
 
 // Server is an authoritative DNS server answering over UDP and TCP on one
-// address. Set its fields, then call Listen, Serve and finally Shutdown. The
-// fields must not change after Listen.
+// address. Set its fields, then call Listen (or ListenOn), Serve and
+// finally Shutdown. The fields must not change after Listen or ListenOn.
 type Server struct {
 	// Zone is the edge domain. The empty string means "portico.localhost".
 	Zone string
@@ -125,9 +136,10 @@ type Server struct {
 	h       *handler
 	udp     net.PacketConn
 	tcp     net.Listener
-	servers []*dns.Server // set by Serve
-	ready   chan struct{} // closed by Serve once every server has started or failed to
-	closed  bool          // set by Shutdown
+	drain   *drainListener // tcp as the TCP server sees it; set by Serve
+	servers []*dns.Server  // set by Serve
+	ready   chan struct{}  // closed by Serve once every server has started or failed to
+	closed  bool           // set by Shutdown
 }
 
 // Listen binds addr for both UDP and TCP and returns the bound address,
@@ -137,13 +149,7 @@ type Server struct {
 func (s *Server) Listen(addr string) (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return nil, errors.New("dnsserver: listen after shutdown")
-	case s.udp != nil:
-		return nil, errors.New("dnsserver: already listening")
-	}
-	h, err := newHandler(s)
+	h, err := s.checkListen()
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +159,59 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	}
 	s.h, s.udp, s.tcp = h, udp, tcp
 	return udp.LocalAddr(), nil
+}
+
+// ListenOn is Listen for sockets bound elsewhere, normally to one address:
+// those of a previous process, taken over so that a restart leaves no query
+// unanswered (see the package documentation). The server owns them from
+// then on, and closes them when it stops, or at once if ListenOn fails. It
+// reads nothing from them until Serve: queries meanwhile wait in the UDP
+// socket's receive queue and TCP connections in the accept queue, for
+// whichever process reads them first. It also checks the server's
+// configuration.
+func (s *Server) ListenOn(udp net.PacketConn, tcp net.Listener) error {
+	if udp == nil || tcp == nil {
+		if udp != nil {
+			udp.Close()
+		}
+		if tcp != nil {
+			tcp.Close()
+		}
+		return errors.New("dnsserver: ListenOn needs both a UDP and a TCP socket")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, err := s.checkListen()
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return err
+	}
+	s.h, s.udp, s.tcp = h, udp, tcp
+	return nil
+}
+
+// checkListen reports whether the server may listen now, and builds its
+// handler. s.mu is held.
+func (s *Server) checkListen() (*handler, error) {
+	switch {
+	case s.closed:
+		return nil, errors.New("dnsserver: listen after shutdown")
+	case s.udp != nil:
+		return nil, errors.New("dnsserver: already listening")
+	}
+	return newHandler(s)
+}
+
+// Sockets returns the UDP and TCP sockets that the server answers on, as
+// bound by Listen or given to ListenOn, or nils before either. They stay
+// the server's: they are returned so that a serving process can hand them
+// over to the next (their File methods return duplicates of the
+// descriptors), not to be read or closed.
+func (s *Server) Sockets() (udp net.PacketConn, tcp net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.udp, s.tcp
 }
 
 // listen binds host:port for UDP and TCP, retrying with a fresh port when
@@ -184,9 +243,9 @@ func listen(lc *net.ListenConfig, addr string) (net.PacketConn, net.Listener, er
 	}
 }
 
-// Serve answers queries on the sockets bound by Listen until Shutdown is
-// called, then returns nil. If either socket fails, Serve stops serving on
-// the other and returns the error.
+// Serve answers queries on the sockets bound by Listen, or given to
+// ListenOn, until Shutdown is called, then returns nil. If either socket
+// fails, Serve stops serving on the other and returns the error.
 func (s *Server) Serve() error {
 	s.mu.Lock()
 	switch {
@@ -195,18 +254,19 @@ func (s *Server) Serve() error {
 		return nil
 	case s.udp == nil:
 		s.mu.Unlock()
-		return errors.New("dnsserver: Serve called before Listen")
+		return errors.New("dnsserver: Serve called before Listen or ListenOn")
 	case s.servers != nil:
 		s.mu.Unlock()
 		return errors.New("dnsserver: already serving")
 	}
 	pc, ln := s.udp, s.tcp
+	drain := newDrainListener(ln)
 	udp, tcp := s.newDNSServer(), s.newDNSServer()
 	udp.PacketConn = pc
-	tcp.Listener = netutil.LimitListener(ln, maxTCPConns)
+	tcp.Listener = netutil.LimitListener(drain, maxTCPConns)
 	servers := []*dns.Server{udp, tcp}
 	ready := make(chan struct{})
-	s.servers, s.ready = servers, ready
+	s.servers, s.ready, s.drain = servers, ready, drain
 	s.mu.Unlock()
 
 	// Shutdown must not reach a dns.Server before it has started: its
@@ -246,9 +306,17 @@ func (s *Server) Serve() error {
 	return nil
 }
 
-// Shutdown stops the server: it closes the sockets, so that no new query
-// is read, and waits until the queries in flight are answered and the TCP
-// connections closed, or until ctx is done. Serve then returns nil.
+// Shutdown stops the server without leaving a query it has taken in
+// unanswered. It stops accepting TCP connections and waits until each
+// connection already accepted has been answered a query (or has closed: one
+// that sends nothing is closed after 2 s). Then it stops reading UDP
+// queries, closes the TCP connections that are idle between queries, and
+// waits until the queries in flight are answered and the connections
+// closed, or until ctx is done. Serve then returns nil.
+//
+// It closes the server's descriptors: queries and connections still queued
+// on the sockets are left to another process serving on the same sockets
+// (see ListenOn), or are lost with the sockets when there is none.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -256,7 +324,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	servers, ready := s.servers, s.ready
+	servers, ready, drain := s.servers, s.ready, s.drain
 	udp, tcp := s.udp, s.tcp
 	s.mu.Unlock()
 
@@ -272,6 +340,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("dnsserver: shutdown: %w", ctx.Err())
 	}
+	// Answer the connections accepted before stopping the TCP server,
+	// whose own shutdown would close them unanswered (see drainListener).
+	// On ctx's expiry, stop reports it.
+	drain.drain(ctx)
 	if err := stop(ctx, servers); err != nil {
 		return fmt.Errorf("dnsserver: shutdown: %w", err)
 	}
