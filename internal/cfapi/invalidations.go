@@ -51,20 +51,12 @@ const (
 
 // createInvalidation serves CreateInvalidation: 201 with Location.
 func (h *Handler) createInvalidation(w http.ResponseWriter, r *http.Request, body []byte) error {
-	body, ext, err := splitPurge(body)
+	batch, err := decodeCreateInvalidation(body)
 	if err != nil {
 		return err
-	}
-	batch, err := decodeInvalidationBatch(body)
-	if err != nil {
-		return err
-	}
-	req := control.InvalidationBatch{CallerReference: batch.CallerReference, Paths: batch.Paths.Items}
-	if ext != nil {
-		req.Tags, req.Soft = ext.tags, ext.soft
 	}
 	distID := r.PathValue("id")
-	inv, err := h.Service.CreateInvalidationBatch(r.Context(), distID, req)
+	inv, err := h.Service.CreateInvalidationBatch(r.Context(), distID, batch)
 	if err != nil {
 		return err
 	}
@@ -111,6 +103,31 @@ func (h *Handler) listInvalidations(w http.ResponseWriter, r *http.Request, _ []
 	return writeXML(w, http.StatusOK, "InvalidationList", &list)
 }
 
+// decodeCreateInvalidation reads the body of a CreateInvalidation request,
+// with or without the PorticoPurge element.
+func decodeCreateInvalidation(body []byte) (control.InvalidationBatch, error) {
+	body, ext, err := splitPurge(body)
+	if err != nil {
+		return control.InvalidationBatch{}, err
+	}
+	batch, err := decodeInvalidationBatch(body)
+	if err != nil {
+		return control.InvalidationBatch{}, err
+	}
+	out := control.InvalidationBatch{CallerReference: batch.CallerReference, Paths: batch.Paths.Items}
+	if ext != nil {
+		out.Tags, out.Soft = ext.tags, ext.soft
+	}
+	return out, nil
+}
+
+// EncodeInvalidationBatch returns the body of a CreateInvalidation request
+// for batch, as a client sends it: CloudFront's own InvalidationBatch
+// document, with the PorticoPurge element when batch has tags or is soft.
+func EncodeInvalidationBatch(batch control.InvalidationBatch) ([]byte, error) {
+	return encodeDocument(documentHeader, "InvalidationBatch", newExtInvalidationBatch(batch.Paths, batch.CallerReference, batch.Tags, batch.Soft))
+}
+
 // invalidationDocument returns the Invalidation element of inv: CloudFront's
 // own, or with the PorticoPurge element in its InvalidationBatch when inv
 // uses the extension.
@@ -120,14 +137,10 @@ func invalidationDocument(inv *portico.Invalidation) any {
 		return doc
 	}
 	return &extInvalidationXML{
-		ID:         doc.ID,
-		Status:     doc.Status,
-		CreateTime: doc.CreateTime,
-		InvalidationBatch: extInvalidationBatch{
-			Paths:           doc.InvalidationBatch.Paths,
-			CallerReference: doc.InvalidationBatch.CallerReference,
-			Extension:       []portico.RawElement{purgeElement(inv)},
-		},
+		ID:                doc.ID,
+		Status:            doc.Status,
+		CreateTime:        doc.CreateTime,
+		InvalidationBatch: *newExtInvalidationBatch(inv.Paths, inv.CallerReference, inv.Tags, inv.Soft),
 	}
 }
 
@@ -148,24 +161,36 @@ type extInvalidationBatch struct {
 	Extension       []portico.RawElement `xml:",any"`
 }
 
+// newExtInvalidationBatch returns the InvalidationBatch element of paths
+// and callerRef, followed by the PorticoPurge element of tags and soft
+// when either asks for more than CloudFront's invalidation.
+func newExtInvalidationBatch(paths []string, callerRef string, tags []string, soft bool) *extInvalidationBatch {
+	b := &extInvalidationBatch{Paths: newPaths(paths), CallerReference: callerRef}
+	if len(tags) > 0 || soft {
+		b.Extension = []portico.RawElement{purgeElement(tags, soft)}
+	}
+	return b
+}
+
 // purgeTags is the Tags element of PorticoPurge.
 type purgeTags struct {
 	Quantity int      `xml:"Quantity"`
 	Items    []string `xml:"Items>Tag"`
 }
 
-// purgeElement returns the PorticoPurge element describing inv.
-func purgeElement(inv *portico.Invalidation) portico.RawElement {
+// purgeElement returns the PorticoPurge element of a purge of tags,
+// soft or hard.
+func purgeElement(tags []string, soft bool) portico.RawElement {
 	mode := ModeHard
-	if inv.Soft {
+	if soft {
 		mode = ModeSoft
 	}
 	var inner bytes.Buffer
 	enc := xml.NewEncoder(&inner)
 	// Strings and ints only: encoding cannot fail.
 	enc.EncodeElement(mode, xml.StartElement{Name: xml.Name{Local: "Mode"}})
-	if len(inv.Tags) > 0 {
-		enc.EncodeElement(purgeTags{Quantity: len(inv.Tags), Items: inv.Tags}, xml.StartElement{Name: xml.Name{Local: "Tags"}})
+	if len(tags) > 0 {
+		enc.EncodeElement(purgeTags{Quantity: len(tags), Items: tags}, xml.StartElement{Name: xml.Name{Local: "Tags"}})
 	}
 	enc.Flush()
 	return portico.RawElement{

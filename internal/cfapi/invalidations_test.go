@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/control"
 )
 
 const purgeOpen = `<PorticoPurge xmlns="https://portico.dev/2026/purge">`
@@ -278,23 +280,64 @@ func FuzzSplitPurge(f *testing.F) {
 		if again, req2, err := splitPurge(rest); err != nil || req2 != nil || !bytes.Equal(again, rest) {
 			t.Fatalf("the rest %q still holds an extension: %+v, %v", rest, req2, err)
 		}
-		batch, err := decodeInvalidationBatch(rest)
+		batch, err := decodeCreateInvalidation(body)
 		if err != nil {
 			return
 		}
-		// An accepted request survives a round trip through the response
-		// encoding.
-		inv := &portico.Invalidation{Paths: batch.Paths.Items, CallerReference: batch.CallerReference, Tags: req.tags, Soft: req.soft}
-		out, err := encodeDocument(documentHeader, "InvalidationBatch", &extInvalidationBatch{
-			Paths:           paths{Quantity: len(inv.Paths), Items: inv.Paths},
-			CallerReference: inv.CallerReference,
-			Extension:       []portico.RawElement{purgeElement(inv)},
-		})
+		// An accepted request survives a round trip through a client's
+		// encoding, and the extension one through the response's.
+		out, err := EncodeInvalidationBatch(batch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, req2, err := splitPurge(out); err != nil || req2 == nil || req2.soft != req.soft || !slices.Equal(req2.tags, req.tags) {
-			t.Fatalf("round trip of %+v through\n%s\ngave %+v, %v", req, out, req2, err)
+		if again, err := decodeCreateInvalidation(out); err != nil || !reflect.DeepEqual(again, batch) {
+			t.Fatalf("round trip of %+v through\n%s\ngave %+v, %v", batch, out, again, err)
+		}
+		inv := &portico.Invalidation{Paths: batch.Paths, CallerReference: batch.CallerReference, Tags: batch.Tags, Soft: batch.Soft}
+		out, err = encodeDocument(documentHeader, "Invalidation", invalidationDocument(inv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch.Tags) > 0 || batch.Soft {
+			if !bytes.Contains(out, []byte(purgeOpen)) {
+				t.Fatalf("the answer for %+v lacks the extension:\n%s", batch, out)
+			}
 		}
 	})
+}
+
+// TestEncodeInvalidationBatch checks the documents a client sends:
+// CloudFront's own for a hard purge of paths, with the extension for tags
+// or a soft purge, each read back as it was meant.
+func TestEncodeInvalidationBatch(t *testing.T) {
+	ns := `xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"`
+	tests := []struct {
+		name  string
+		batch control.InvalidationBatch
+		want  string
+	}{
+		{"paths: CloudFront's own batch", control.InvalidationBatch{CallerReference: "r", Paths: []string{"/a", "/b*"}},
+			`<InvalidationBatch ` + ns + `><Paths><Quantity>2</Quantity><Items><Path>/a</Path><Path>/b*</Path></Items></Paths><CallerReference>r</CallerReference></InvalidationBatch>`},
+		{"soft paths", control.InvalidationBatch{CallerReference: "r", Paths: []string{"/a"}, Soft: true},
+			`<InvalidationBatch ` + ns + `><Paths><Quantity>1</Quantity><Items><Path>/a</Path></Items></Paths><CallerReference>r</CallerReference>` +
+				purgeOpen + `<Mode>soft</Mode></PorticoPurge></InvalidationBatch>`},
+		{"tags only", control.InvalidationBatch{CallerReference: "r", Tags: []string{"t&1", "t2"}},
+			`<InvalidationBatch ` + ns + `><Paths><Quantity>0</Quantity></Paths><CallerReference>r</CallerReference>` +
+				purgeOpen + `<Mode>hard</Mode><Tags><Quantity>2</Quantity><Items><Tag>t&amp;1</Tag><Tag>t2</Tag></Items></Tags></PorticoPurge></InvalidationBatch>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := EncodeInvalidationBatch(tt.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + tt.want; string(got) != want {
+				t.Errorf("document =\n%s\nwant\n%s", got, want)
+			}
+			back, err := decodeCreateInvalidation(got)
+			if err != nil || !reflect.DeepEqual(back, tt.batch) {
+				t.Errorf("read back as %+v, %v; want %+v", back, err, tt.batch)
+			}
+		})
+	}
 }

@@ -161,6 +161,8 @@ type paths struct {
 	Items    []string `xml:"Items>Path"`
 }
 
+func newPaths(items []string) paths { return paths{Quantity: len(items), Items: items} }
+
 // invalidationXML is CloudFront's Invalidation element.
 type invalidationXML struct {
 	ID                string            `xml:"Id"`
@@ -175,7 +177,7 @@ func newInvalidationXML(inv *portico.Invalidation) *invalidationXML {
 		Status:     inv.Status,
 		CreateTime: formatTime(inv.CreateTime),
 		InvalidationBatch: invalidationBatch{
-			Paths:           paths{Quantity: len(inv.Paths), Items: inv.Paths},
+			Paths:           newPaths(inv.Paths),
 			CallerReference: inv.CallerReference,
 		},
 	}

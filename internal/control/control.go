@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,3 +171,13 @@ func putJSON(key string, v any) store.Op {
 
 // isNotFound reports whether err is the store's ErrNotFound.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// Shorten returns s cut to a length fit for an error message: its first
+// 200 bytes (less a rune cut in two) and "…" when it is longer.
+func Shorten(s string) string {
+	const n = 200
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

@@ -382,7 +382,7 @@ func ValidateCacheTag(tag string) error {
 	for i := 0; i < len(tag); i++ {
 		if c := tag[i]; c <= ' ' || c >= 0x7f || c == ',' {
 			return portico.Errorf(portico.ErrInvalidArgument,
-				"Your request contains an invalid cache tag %q: a tag is visible ASCII characters other than a comma.", shorten(tag))
+				"Your request contains an invalid cache tag %q: a tag is visible ASCII characters other than a comma.", Shorten(tag))
 		}
 	}
 	return nil
@@ -391,27 +391,18 @@ func ValidateCacheTag(tag string) error {
 func validateInvalidationPath(p string) error {
 	switch {
 	case !strings.HasPrefix(p, "/"):
-		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q does not start with a slash.", shorten(p))
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q does not start with a slash.", Shorten(p))
 	case len(p) > MaxInvalidationPathLength:
 		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: a path is longer than %d characters.", MaxInvalidationPathLength)
 	case strings.Contains(p[:len(p)-1], "*"):
-		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q has a * that is not its last character.", shorten(p))
+		return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q has a * that is not its last character.", Shorten(p))
 	}
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c <= ' ' || c == 0x7f {
-			return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q holds a space or control character; URL-encode it.", shorten(p))
+			return portico.Errorf(portico.ErrInvalidArgument, "Your request contains one or more invalid invalidation paths: %q holds a space or control character; URL-encode it.", Shorten(p))
 		}
 	}
 	return nil
-}
-
-// shorten returns p cut to a length fit for an error message.
-func shorten(p string) string {
-	const n = 200
-	if len(p) <= n {
-		return p
-	}
-	return strings.ToValidUTF8(p[:n], "") + "…"
 }
 
 // countPaths returns how many of paths are file paths and how many end in

@@ -7,10 +7,13 @@
 // and tags). It serves `portico cache explain`.
 //
 // Handler answers GET Path on the API listener, authenticated like the
-// CloudFront API. It reads the configuration the edge serves and peeks
-// into the cache (httpcache.Cache.Peek): it never asks the origin and
-// changes nothing in the cache, not even the standing of an entry for
-// eviction.
+// CloudFront API. It reads the configuration the edge serves, as the
+// snapshot the edge serves compiled it (host matching, behaviour selection
+// and policies included, by the same code), and peeks into the cache
+// (httpcache.Cache.Peek): it never asks the origin and changes nothing in
+// the cache, not even the standing of an entry for eviction. Of the
+// stored configuration it reads only the distribution's revision, to tell
+// when a change has not reached the edge yet.
 package explain
 
 import (
@@ -28,6 +31,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/control"
 	"github.com/portico-edge/portico/internal/httpcache"
 	"github.com/portico-edge/portico/internal/router"
 	"github.com/portico-edge/portico/internal/snapshot"
@@ -55,12 +59,15 @@ const (
 )
 
 // DefaultCatchUp is how long a request waits by default for the edge to
-// serve the stored configuration when a change is propagating.
+// serve the stored configuration of the distribution when a change to it
+// is propagating.
 const DefaultCatchUp = 2 * time.Second
 
 // Source reads the stored configuration; *control.Service is one.
 type Source interface {
-	State(ctx context.Context) (*portico.State, error)
+	// GetDistribution returns the stored distribution with the given ID
+	// (its Rev set), or a *portico.Error NoSuchDistribution.
+	GetDistribution(ctx context.Context, id string) (*portico.Distribution, error)
 }
 
 // Handler serves the explain endpoint. Set its fields before the first
@@ -69,8 +76,10 @@ type Handler struct {
 	// Snapshot returns the configuration the edge serves (the snapshot
 	// Watcher's Current), nil before it is loaded. It must be set.
 	Snapshot func() *snapshot.Snapshot
-	// Source reads the stored configuration, for the settings the
-	// snapshot does not keep. It must be set.
+	// Source reads the stored distribution that serves a request, to
+	// tell whether the edge serves its latest configuration. (The
+	// control.Service waits up to its DeployWait for the edges while a
+	// change propagates.) It must be set.
 	Source Source
 	// Cache is the cache the edge serves from. It must be set.
 	Cache *httpcache.Cache
@@ -80,9 +89,10 @@ type Handler struct {
 	// request is refused.
 	Authenticate func(r *http.Request, payload []byte) error
 	// CatchUp bounds how long a request waits for the edge to serve the
-	// stored configuration while a change propagates; 0 means
-	// DefaultCatchUp. After that, the explanation follows the stored
-	// configuration and says so in its Notes.
+	// stored configuration of the distribution while a change to it
+	// propagates; 0 means DefaultCatchUp. After that, the explanation
+	// follows what the edge serves and says in its Notes that it is
+	// behind.
 	CatchUp time.Duration
 	// Log receives internal errors and refused authentications; nil
 	// discards them.
@@ -137,23 +147,66 @@ func (h *Handler) explain(ctx context.Context, req *http.Request, rawURL string)
 	if snap == nil {
 		return nil, &portico.Error{Code: portico.ErrServiceUnavailable, Message: "The edge has not loaded its configuration yet.", Status: http.StatusServiceUnavailable}
 	}
-	st, err := h.Source.State(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("explain: reading the configuration: %w", err)
-	}
-	snap = h.catchUp(ctx, snap, st.Rev)
-	site, ok := snap.Site(req.Host)
+	m, ok := snap.Match(req.Host)
 	if !ok {
-		return nil, &portico.Error{Code: portico.ErrNoSuchDistribution,
-			Message: fmt.Sprintf("No enabled distribution serves the host %q: the edge answers 403.", req.Host), Status: http.StatusNotFound}
+		return nil, errNotServed(req.Host)
 	}
-	for i := range st.Distributions {
-		if d := &st.Distributions[i]; d.ID == site.ID {
-			return explain(st, d, req, rawURL, snap.Rev(), h.Cache)
+	stored, err := h.stored(ctx, m.Site.ID)
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil && stored.Rev > snap.Rev() {
+		// A change to the distribution is on its way to the edge.
+		if next := h.catchUp(ctx, snap, stored.Rev); next != snap {
+			snap = next
+			if m, ok = snap.Match(req.Host); !ok {
+				return nil, errNotServed(req.Host)
+			}
 		}
 	}
-	return nil, &portico.Error{Code: portico.ErrNoSuchDistribution,
-		Message: fmt.Sprintf("The distribution %s that serves %q was deleted; the edge has not caught up yet.", site.ID, req.Host), Status: http.StatusNotFound}
+	x := explain(m, req, rawURL, snap.Rev(), h.Cache)
+	x.Notes = append(propagation(x, stored), notes(x, req)...)
+	return x, nil
+}
+
+// propagation records in x the revision of the stored distribution, nil
+// if it was deleted, and returns the notes on a change to it that the edge
+// does not serve yet.
+func propagation(x *Explanation, stored *portico.Distribution) []string {
+	switch {
+	case stored == nil:
+		return []string{fmt.Sprintf("The distribution %s was deleted; the edge serves it until the change reaches it.", x.Distribution.ID)}
+	case stored.ID != x.Distribution.ID:
+		// The host moved to another distribution while the edge caught
+		// up; the edge serves that one.
+		return nil
+	}
+	x.ConfigRevision = stored.Rev
+	if stored.Rev <= x.Revision {
+		return nil
+	}
+	return []string{fmt.Sprintf("The distribution changed at revision %d; the edge still serves revision %d and is catching up. This explanation follows what the edge serves.",
+		stored.Rev, x.Revision)}
+}
+
+// errNotServed is the error for a host no distribution the edge serves
+// has.
+func errNotServed(host string) *portico.Error {
+	return &portico.Error{Code: portico.ErrNoSuchDistribution,
+		Message: fmt.Sprintf("No enabled distribution serves the host %q: the edge answers 403.", host), Status: http.StatusNotFound}
+}
+
+// stored returns the stored distribution with the given ID, or nil when
+// it was deleted.
+func (h *Handler) stored(ctx context.Context, id string) (*portico.Distribution, error) {
+	d, err := h.Source.GetDistribution(ctx, id)
+	if pe, ok := errors.AsType[*portico.Error](err); ok && pe.Code == portico.ErrNoSuchDistribution {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("explain: reading distribution %s: %w", id, err)
+	}
+	return d, nil
 }
 
 // catchUp returns the snapshot being served once it is at rev or newer,
@@ -255,11 +308,11 @@ func NewRequest(ctx context.Context, method, rawURL string, headers []string) (*
 	case len(headers) > MaxHeaders:
 		return nil, invalid("At most %d headers may be given.", MaxHeaders)
 	case !isToken(method):
-		return nil, invalid("The method %q is not an HTTP method.", shorten(method))
+		return nil, invalid("The method %q is not an HTTP method.", control.Shorten(method))
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return nil, invalid("The URL %q is not an absolute http or https URL.", shorten(rawURL))
+		return nil, invalid("The URL %q is not an absolute http or https URL.", control.Shorten(rawURL))
 	}
 	host := u.Host
 	header := make(http.Header)
@@ -270,7 +323,7 @@ func NewRequest(ctx context.Context, method, rawURL string, headers []string) (*
 		size += len(name) + len(value)
 		switch {
 		case !ok || !httpguts.ValidHeaderFieldName(name):
-			return nil, invalid("The header %q is not of the form \"Name: value\".", shorten(line))
+			return nil, invalid("The header %q is not of the form \"Name: value\".", control.Shorten(line))
 		case !httpguts.ValidHeaderFieldValue(value):
 			return nil, invalid("The value of the header %s holds characters a header cannot.", name)
 		case size > MaxHeaderBytes:
@@ -285,7 +338,7 @@ func NewRequest(ctx context.Context, method, rawURL string, headers []string) (*
 	}
 	host = router.CanonicalHost(host)
 	if host == "" || len(host) > router.MaxHostLen || strings.ContainsAny(host, "/?#@ ") {
-		return nil, invalid("The host %q is not a host name.", shorten(host))
+		return nil, invalid("The host %q is not a host name.", control.Shorten(host))
 	}
 	target := &url.URL{Scheme: u.Scheme, Host: host, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
 	if target.Path == "" {
@@ -293,7 +346,7 @@ func NewRequest(ctx context.Context, method, rawURL string, headers []string) (*
 	}
 	r, err := http.NewRequestWithContext(ctx, method, target.String(), nil)
 	if err != nil {
-		return nil, invalid("The URL %q cannot be requested: %v.", shorten(rawURL), err)
+		return nil, invalid("The URL %q cannot be requested: %v.", control.Shorten(rawURL), err)
 	}
 	r.URL = target
 	r.Host = host
@@ -316,13 +369,4 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// shorten returns s cut to a length fit for an error message.
-func shorten(s string) string {
-	const n = 200
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,7 @@ const (
 	secretKey  = "explain-test-secret/0123456789"
 	originHost = "origin.test"
 	alias      = "login.example.com"
+	wildcard   = "*.wild.example.com"
 	// allViewerExceptHost is the managed origin request policy
 	// Managed-AllViewerExceptHostHeader.
 	allViewerExceptHost = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -90,7 +92,7 @@ func newEnv(t *testing.T) *env {
 
 	ctx := t.Context()
 	viewerCA := testpki.NewCA(t, "Explain Viewer CA")
-	leaf := viewerCA.Issue(t, []string{alias})
+	leaf := viewerCA.Issue(t, []string{alias, wildcard})
 	cert, err := e.svc.ImportCertificate(ctx, "", leaf.CertPEM, leaf.ChainPEM, leaf.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func newEnv(t *testing.T) *env {
 		CallerReference: "explain",
 		Comment:         portico.Ptr(""),
 		Enabled:         portico.Ptr(true),
-		Aliases:         &portico.Aliases{Quantity: 1, Items: []string{alias}},
+		Aliases:         &portico.Aliases{Quantity: 2, Items: []string{alias, wildcard}},
 		Origins: &portico.Origins{Quantity: 1, Items: []portico.Origin{{
 			ID: "api", DomainName: originHost,
 			CustomOriginConfig: &portico.CustomOriginConfig{HTTPPort: 80, HTTPSPort: 443, OriginProtocolPolicy: "https-only"},
@@ -281,8 +283,8 @@ func TestExplainPolicyBehavior(t *testing.T) {
 	if c := x.Cache; c.Result != "uri-miss" || c.Stored != nil || c.Variants != 0 {
 		t.Errorf("before any request: cache %+v, want a uri-miss", c)
 	}
-	if x.Revision != x.ConfigRevision || len(x.Notes) != 0 {
-		t.Errorf("revisions %d/%d, notes %q; want equal, none", x.Revision, x.ConfigRevision, x.Notes)
+	if x.ConfigRevision != e.dist.Rev || x.Revision < x.ConfigRevision || len(x.Notes) != 0 {
+		t.Errorf("revisions %d/%d, notes %q; want the edge at or past the distribution's %d, no notes", x.Revision, x.ConfigRevision, x.Notes, e.dist.Rev)
 	}
 
 	// A viewer fills the cache; the explanation then shows the entry, and
@@ -373,6 +375,22 @@ func TestExplainLegacyDefaultBehavior(t *testing.T) {
 	}
 }
 
+func TestExplainWildcardAlias(t *testing.T) {
+	e := newEnv(t)
+	x := e.explain(t, "https://Shop.Wild.Example.com/api/a?id=1")
+	want := Distribution{ID: e.dist.ID, DomainName: e.dist.DomainName, MatchedName: wildcard, MatchedBy: "wildcard alias"}
+	if x.Distribution != want || x.Behavior.PathPattern != "/api/*" || x.Key.Host != "shop.wild.example.com" {
+		t.Errorf("distribution %+v, behavior %q, key host %q; want %+v, /api/*, the host as sent", x.Distribution, x.Behavior.PathPattern, x.Key.Host, want)
+	}
+	var text bytes.Buffer
+	if err := x.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "matched by its wildcard alias "+wildcard) {
+		t.Errorf("text does not name the wildcard alias:\n%s", text.String())
+	}
+}
+
 func TestExplainText(t *testing.T) {
 	e := newEnv(t)
 	target := "https://login.example.com/api/a?id=7"
@@ -442,46 +460,159 @@ func TestExplainErrors(t *testing.T) {
 }
 
 // TestExplainWhileAChangePropagates explains through an edge stuck on an
-// older revision: the answer follows the stored configuration and says
-// that the edge is behind.
+// older revision: the answer follows what the edge serves and says that
+// the edge is behind the stored distribution; once the edge catches up, it
+// follows the change.
 func TestExplainWhileAChangePropagates(t *testing.T) {
 	e := newEnv(t)
-	st, err := e.svc.State(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := snapshot.Build(st, e.deps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := e.buildCurrent(t)
+	// A change elsewhere in the store is no change of the distribution.
 	if _, err := e.svc.CreateInvalidation(t.Context(), e.dist.ID, "later", []string{"/x"}); err != nil {
 		t.Fatal(err)
 	}
 	h := *e.handler
 	h.Snapshot = func() *snapshot.Snapshot { return old }
 	h.CatchUp = 20 * time.Millisecond
-	r, err := NewRequest(t.Context(), "GET", "https://login.example.com/api/a", nil)
+	const target = "http://login.example.com/api/a"
+	if x := e.explainWith(t, &h, target); x.Revision != old.Rev() || x.ConfigRevision != e.dist.Rev || len(x.Notes) != 1 || !strings.Contains(x.Notes[0], "403") {
+		t.Errorf("after an invalidation: revisions %d/%d, notes %q; want %d/%d and the https-only note alone", x.Revision, x.ConfigRevision, x.Notes, old.Rev(), e.dist.Rev)
+	}
+
+	// The /api/* behaviour now allows HTTP.
+	cur, err := e.svc.GetDistribution(t.Context(), e.dist.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := h.explain(t.Context(), r, "https://login.example.com/api/a")
+	cfg := cur.Config
+	cfg.CacheBehaviors.Items[0].ViewerProtocolPolicy = "allow-all"
+	updated, err := e.svc.UpdateDistribution(t.Context(), e.dist.ID, cur.ETag, &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Revision != old.Rev() || x.ConfigRevision <= x.Revision || len(x.Notes) != 1 || !strings.Contains(x.Notes[0], "catching up") {
-		t.Errorf("revisions %d/%d, notes %q; want the edge behind, and a note saying so", x.Revision, x.ConfigRevision, x.Notes)
+	x := e.explainWith(t, &h, target)
+	if x.Revision != old.Rev() || x.ConfigRevision != updated.Rev || x.Behavior.ViewerProtocolPolicy != "https-only" ||
+		len(x.Notes) != 2 || !strings.Contains(x.Notes[0], "catching up") {
+		t.Errorf("edge behind: revisions %d/%d, policy %s, notes %q; want %d/%d, what the edge serves (https-only), and a note saying it is behind",
+			x.Revision, x.ConfigRevision, x.Behavior.ViewerProtocolPolicy, x.Notes, old.Rev(), updated.Rev)
+	}
+	var text bytes.Buffer
+	if err := x.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), fmt.Sprintf("(stored configuration: %d)", updated.Rev)) {
+		t.Errorf("text does not show the stored revision:\n%s", text.String())
 	}
 
 	// Once the edge serves the revision, there is no note.
 	h.Snapshot = e.watcher.Current
 	h.CatchUp = 10 * time.Second
-	x, err = h.explain(t.Context(), r, "https://login.example.com/api/a")
+	x = e.explainWith(t, &h, target)
+	if x.Revision < updated.Rev || x.ConfigRevision != updated.Rev || x.Behavior.ViewerProtocolPolicy != "allow-all" || len(x.Notes) != 0 {
+		t.Errorf("once caught up: revisions %d/%d, policy %s, notes %q; want the edge at %d, allow-all, no notes",
+			x.Revision, x.ConfigRevision, x.Behavior.ViewerProtocolPolicy, x.Notes, updated.Rev)
+	}
+}
+
+// TestExplainDeletedDistribution explains through an edge that still
+// serves a distribution the store no longer has.
+func TestExplainDeletedDistribution(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	old := e.buildCurrent(t)
+	cur, err := e.svc.GetDistribution(ctx, e.dist.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Revision != x.ConfigRevision || len(x.Notes) != 0 {
-		t.Errorf("once caught up: revisions %d/%d, notes %q; want equal, none", x.Revision, x.ConfigRevision, x.Notes)
+	cfg := cur.Config
+	cfg.Enabled = portico.Ptr(false)
+	disabled, err := e.svc.UpdateDistribution(ctx, e.dist.ID, cur.ETag, &cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	e.waitServed(t, disabled.Rev)
+	if err := e.svc.DeleteDistribution(ctx, e.dist.ID, disabled.ETag); err != nil {
+		t.Fatal(err)
+	}
+
+	h := *e.handler
+	h.Snapshot = func() *snapshot.Snapshot { return old }
+	x := e.explainWith(t, &h, "https://login.example.com/api/a")
+	if x.Distribution.ID != e.dist.ID || x.ConfigRevision != 0 || len(x.Notes) == 0 || !strings.Contains(x.Notes[0], "was deleted") {
+		t.Errorf("distribution %s, stored revision %d, notes %q; want %s explained as served, and a note that it was deleted",
+			x.Distribution.ID, x.ConfigRevision, x.Notes, e.dist.ID)
+	}
+	// The edge that caught up serves the host no more.
+	if status, body := e.call(t, http.MethodGet, e.explainURL("https://login.example.com/"), secretKey); status != http.StatusNotFound {
+		t.Errorf("through the current edge: %d %s, want 404", status, body)
+	}
+}
+
+// brokenSource is a Source whose store fails.
+type brokenSource struct{}
+
+func (brokenSource) GetDistribution(context.Context, string) (*portico.Distribution, error) {
+	return nil, errors.New("reading dist/E1: disk on fire")
+}
+
+// TestExplainSourceFailure checks that a store failure is an internal
+// error: logged, and not shown to the client.
+func TestExplainSourceFailure(t *testing.T) {
+	e := newEnv(t)
+	var logs bytes.Buffer
+	h := *e.handler
+	h.Source = brokenSource{}
+	h.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	srv := httptest.NewServer(&h)
+	t.Cleanup(srv.Close)
+	e.server = srv
+	status, body := e.call(t, http.MethodGet, e.explainURL("https://login.example.com/"), secretKey)
+	if status != http.StatusInternalServerError || bytes.Contains(body, []byte("disk on fire")) {
+		t.Errorf("got %d %s; want 500 without the cause", status, body)
+	}
+	if !strings.Contains(logs.String(), "disk on fire") {
+		t.Errorf("the cause was not logged: %q", logs.String())
+	}
+}
+
+// buildCurrent returns a snapshot of the stored configuration as it is
+// now, built apart from the watcher: an edge that will not move on.
+func (e *env) buildCurrent(t *testing.T) *snapshot.Snapshot {
+	t.Helper()
+	st, err := e.svc.State(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := snapshot.Build(st, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// waitServed waits until the edge serves revision rev.
+func (e *env) waitServed(t *testing.T, rev int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.watcher.Current().Rev() < rev {
+		if time.Now().After(deadline) {
+			t.Fatalf("the edge did not serve revision %d within 10s", rev)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// explainWith explains target through h, directly.
+func (e *env) explainWith(t *testing.T, h *Handler, target string) *Explanation {
+	t.Helper()
+	r, err := NewRequest(t.Context(), "GET", target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := h.explain(t.Context(), r, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }
 
 func TestNewRequest(t *testing.T) {
@@ -547,7 +678,8 @@ func TestNotesOnComputedKeyHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := notes(x, r, &portico.CacheBehavior{ViewerProtocolPolicy: "allow-all"})
+	x.Behavior.ViewerProtocolPolicy = "allow-all"
+	got := notes(x, r)
 	if len(got) != 1 || !strings.Contains(got[0], "Cloudfront-Is-Mobile-Viewer") || strings.Contains(got[0], "X-Tenant") {
 		t.Errorf("notes = %q, want one naming the computed CloudFront header only", got)
 	}

@@ -1,7 +1,6 @@
 package explain
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,7 +9,7 @@ import (
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/httpcache"
 	"github.com/portico-edge/portico/internal/origin"
-	"github.com/portico-edge/portico/internal/router"
+	"github.com/portico-edge/portico/internal/snapshot"
 )
 
 // Explanation is what the edge does with one request: the answer of the
@@ -20,9 +19,11 @@ type Explanation struct {
 	URL    string
 	Method string
 	// Revision is the store revision of the configuration the edge
-	// serves; ConfigRevision that of the stored configuration the
-	// explanation was read from. They differ only while a change is
-	// propagating (see Notes).
+	// serves, which the explanation follows. ConfigRevision is the one at
+	// which the distribution's stored configuration last changed: when it
+	// is greater, that change has not reached the edge yet (see Notes). It
+	// is 0 when the distribution is no longer stored. (A change to a policy
+	// the distribution uses does not change its revision.)
 	Revision       int64
 	ConfigRevision int64
 
@@ -212,55 +213,47 @@ type Stored struct {
 	BodyBytes       int
 }
 
-// explain builds the explanation of r, whose URL is rawURL, for the
-// distribution d of st, served at revision rev.
-func explain(st *portico.State, d *portico.Distribution, r *http.Request, rawURL string, rev int64, cache *httpcache.Cache) (*Explanation, error) {
-	cfg := &d.Config
-	x := &Explanation{URL: rawURL, Method: r.Method, Revision: rev, ConfigRevision: st.Rev}
-	x.Distribution = Distribution{ID: d.ID, DomainName: d.DomainName}
-	x.Distribution.MatchedName, x.Distribution.MatchedBy = matchedName(d, r.Host)
+// explain builds the explanation of r, whose URL is rawURL, as the edge
+// serving the snapshot at revision rev does it: m is how the snapshot
+// matched r's host, and cache the cache the edge serves from.
+func explain(m snapshot.Match, r *http.Request, rawURL string, rev int64, cache *httpcache.Cache) *Explanation {
+	site := m.Site
+	b := site.Behavior(r.URL.EscapedPath())
+	cb, pol := b.Config, &b.Policy
+	x := &Explanation{URL: rawURL, Method: r.Method, Revision: rev}
+	x.Distribution = Distribution{ID: site.ID, DomainName: site.DomainName, MatchedName: m.Name, MatchedBy: matchedBy(m)}
 
-	cb, index := selectBehavior(cfg, r.URL.EscapedPath())
-	if cb == nil {
-		return nil, portico.Errorf(portico.ErrInvalidArgument, "The distribution %s has no default cache behavior.", d.ID)
-	}
 	allowed, cached := cb.Methods()
 	x.Behavior = Behavior{
-		PathPattern:          "*",
-		Default:              index < 0,
-		Index:                index,
+		PathPattern:          b.PathPattern,
+		Default:              b.Index < 0,
+		Index:                b.Index,
+		Count:                len(site.Behaviors()) - 1, // the default one aside
 		TargetOriginID:       cb.TargetOriginID,
-		ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
+		OriginDomainName:     b.Origin.DomainName,
+		ViewerProtocolPolicy: b.ViewerProtocolPolicy,
 		AllowedMethods:       allowed,
 		CachedMethods:        cached,
 		Compress:             cb.Compress != nil && *cb.Compress,
 	}
-	if cfg.CacheBehaviors != nil {
-		x.Behavior.Count = len(cfg.CacheBehaviors.Items)
-	}
-	if index >= 0 && cb.PathPattern != nil {
-		x.Behavior.PathPattern = *cb.PathPattern
-	}
-	if o := cfg.Origin(cb.TargetOriginID); o != nil {
-		x.Behavior.OriginDomainName = o.DomainName
-	}
-
-	pol, err := resolve(st, cb, x)
-	if err != nil {
-		return nil, err
+	x.CachePolicy = refTo(b.CachePolicy)
+	x.OriginRequestPolicy = refTo(b.OriginRequestPolicy)
+	x.ResponseHeadersPolicy = refTo(b.ResponseHeadersPolicy)
+	if fv := cb.ForwardedValues; pol.Legacy && fv != nil {
+		x.ForwardedValues = legacySettings(fv)
 	}
 	x.TTL = TTL{Min: pol.MinTTL, Default: pol.DefaultTTL, Max: pol.MaxTTL}
-	x.Forwarded = forwarded(&pol, r, x.Behavior.OriginDomainName)
+	x.Forwarded = forwarded(pol, r, b.Origin.DomainName)
 
-	// The edge never passes on CloudFront-* headers a viewer sends: it
+	// The edge never uses the CloudFront-* headers a viewer sends: it
 	// computes those the key names from the viewer's connection, which an
 	// explanation does not have (see notes).
 	for name := range r.Header {
-		if isCloudFrontHeader(name) {
+		if origin.IsCloudFrontHeader(name) {
 			delete(r.Header, name)
 		}
 	}
-	p := cache.Peek(d.ID, cb, pol, r)
+	p := cache.Peek(site.ID, cb, *pol, r)
 	k := &p.Key
 	x.Key = Key{
 		Method:                   k.Method,
@@ -303,114 +296,48 @@ func explain(st *portico.State, d *portico.Distribution, r *http.Request, rawURL
 			x.Cache.Stored.Vary = append(x.Cache.Stored.Vary, Header(v))
 		}
 	}
-	x.Notes = notes(x, r, cb)
-	return x, nil
+	return x
 }
 
 // seconds returns d in whole seconds, rounded towards zero.
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }
 
-// matchedName returns the name of d that host matches, and how.
-func matchedName(d *portico.Distribution, host string) (name, by string) {
-	if router.SameHost(host, d.DomainName) {
-		return router.CanonicalHost(d.DomainName), "domain name"
+// matchedBy says which of its names a site was matched by.
+func matchedBy(m snapshot.Match) string {
+	switch {
+	case m.Name == m.Site.DomainName:
+		return "domain name"
+	case strings.HasPrefix(m.Name, "*."):
+		return "wildcard alias"
 	}
-	aliases := d.Config.AliasList()
-	for _, a := range aliases {
-		if router.SameHost(a, host) {
-			return router.CanonicalHost(a), "alias"
-		}
-	}
-	for _, a := range aliases {
-		if suffix, ok := strings.CutPrefix(router.CanonicalHost(a), "*."); ok {
-			if _, rest, ok := strings.Cut(host, "."); ok && rest == suffix {
-				return router.CanonicalHost(a), "wildcard alias"
-			}
-		}
-	}
-	return router.CanonicalHost(host), ""
+	return "alias"
 }
 
-// selectBehavior returns the cache behaviour of cfg for a request path as
-// the edge selects it (first matching pattern, else the default), and its
-// index in CacheBehaviors, -1 for the default.
-func selectBehavior(cfg *portico.DistributionConfig, path string) (*portico.CacheBehavior, int) {
-	var routes []router.PathRoute[int]
-	if cfg.CacheBehaviors != nil {
-		for i := range cfg.CacheBehaviors.Items {
-			if p := cfg.CacheBehaviors.Items[i].PathPattern; p != nil {
-				routes = append(routes, router.PathRoute[int]{Pattern: *p, Value: i})
-			}
-		}
+// refTo returns the explanation's reference to the policy p names, nil for
+// none.
+func refTo(p *snapshot.PolicyRef) *PolicyRef {
+	if p == nil {
+		return nil
 	}
-	i := router.NewPaths(routes, -1).Lookup(path)
-	if i < 0 {
-		return cfg.DefaultCacheBehavior, -1
-	}
-	return &cfg.CacheBehaviors.Items[i], i
+	return &PolicyRef{ID: p.ID, Name: p.Name, Managed: p.Managed}
 }
 
-// resolve finds the policies cb names in st (or among the managed ones),
-// records them in x, and resolves what cb keys and forwards.
-func resolve(st *portico.State, cb *portico.CacheBehavior, x *Explanation) (portico.ResolvedPolicy, error) {
-	var (
-		cache  *portico.CachePolicyConfig
-		origin *portico.OriginRequestPolicyConfig
-	)
-	if id := deref(cb.CachePolicyID); id != "" {
-		p, ok := findPolicy(st.CachePolicies, portico.ManagedCachePolicies(), id)
-		if !ok {
-			return portico.ResolvedPolicy{}, portico.Errorf(portico.ErrNoSuchCachePolicy, "The cache behavior uses cache policy %s, which does not exist.", id)
-		}
-		cache = &p.Config
-		x.CachePolicy = &PolicyRef{ID: id, Name: p.Config.Name, Managed: p.Managed}
+// legacySettings describes a behaviour's legacy ForwardedValues.
+func legacySettings(fv *portico.ForwardedValues) *ForwardedValues {
+	l := &ForwardedValues{QueryString: fv.QueryString != nil && *fv.QueryString}
+	if fv.QueryStringCacheKeys != nil {
+		l.QueryStringCacheKeys = fv.QueryStringCacheKeys.Items
 	}
-	if id := deref(cb.OriginRequestPolicyID); id != "" {
-		p, ok := findPolicy(st.OriginRequestPolicies, portico.ManagedOriginRequestPolicies(), id)
-		if !ok {
-			return portico.ResolvedPolicy{}, portico.Errorf(portico.ErrNoSuchOriginRequestPolicy, "The cache behavior uses origin request policy %s, which does not exist.", id)
-		}
-		origin = &p.Config
-		x.OriginRequestPolicy = &PolicyRef{ID: id, Name: p.Config.Name, Managed: p.Managed}
-	}
-	if id := deref(cb.ResponseHeadersPolicyID); id != "" {
-		ref := &PolicyRef{ID: id}
-		if p, ok := findPolicy(st.ResponseHeadersPolicies, portico.ManagedResponseHeadersPolicies(), id); ok {
-			ref.Name, ref.Managed = p.Config.Name, p.Managed
-		}
-		x.ResponseHeadersPolicy = ref
-	}
-	if fv := cb.ForwardedValues; cache == nil && fv != nil {
-		l := &ForwardedValues{QueryString: fv.QueryString != nil && *fv.QueryString}
-		if fv.QueryStringCacheKeys != nil {
-			l.QueryStringCacheKeys = fv.QueryStringCacheKeys.Items
-		}
-		if fv.Cookies != nil {
-			l.Cookies = fv.Cookies.Forward
-			if fv.Cookies.WhitelistedNames != nil {
-				l.CookieNames = fv.Cookies.WhitelistedNames.Items
-			}
-		}
-		if fv.Headers != nil {
-			l.Headers = fv.Headers.Items
-		}
-		x.ForwardedValues = l
-	}
-	pol, err := portico.ResolveBehavior(cb, cache, origin)
-	if err != nil {
-		return portico.ResolvedPolicy{}, err
-	}
-	return pol, nil
-}
-
-// findPolicy returns the custom policy id of custom, else the managed one.
-func findPolicy[C any](custom, managed []portico.Policy[C], id string) (portico.Policy[C], bool) {
-	for _, p := range custom {
-		if p.ID == id {
-			return p, true
+	if fv.Cookies != nil {
+		l.Cookies = fv.Cookies.Forward
+		if fv.Cookies.WhitelistedNames != nil {
+			l.CookieNames = fv.Cookies.WhitelistedNames.Items
 		}
 	}
-	return portico.FindManaged(managed, id)
+	if fv.Headers != nil {
+		l.Headers = fv.Headers.Items
+	}
+	return l
 }
 
 // forwarded describes what the origin is sent for r under pol, whose origin
@@ -431,7 +358,8 @@ func forwarded(pol *portico.ResolvedPolicy, r *http.Request, originHost string) 
 	}
 	for name := range r.Header {
 		switch {
-		case name == "Cookie" || name == "Host" || neverForwarded(name):
+		case name == "Host" || origin.NeverForwarded(name):
+			// (Cookie among them: the origin gets the Cookie above.)
 		case name == "Accept-Encoding" && pol.Key.NormalizesAcceptEncoding():
 			// Forwarded normalised, as the key holds it.
 		case f.Headers.Includes(name):
@@ -442,51 +370,20 @@ func forwarded(pol *portico.ResolvedPolicy, r *http.Request, originHost string) 
 	return out
 }
 
-// neverForwarded reports whether Portico drops the canonical header name
-// from every origin request, whatever a policy selects (the client-IP
-// claims, request IDs, hop-by-hop and proxy headers, and the CloudFront-*
-// headers only the edge may set).
-func neverForwarded(name string) bool {
-	switch name {
-	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "True-Client-Ip", "X-Real-Ip",
-		"X-Amz-Cf-Id", "Te", "Trailer", "Connection", "Upgrade", "Keep-Alive", "Transfer-Encoding":
-		return true
-	}
-	if isCloudFrontHeader(name) {
-		return true
-	}
-	for _, prefix := range []string{"X-Edge-", "Proxy-"} {
-		if len(name) >= len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// isCloudFrontHeader reports whether the canonical header name is one of
-// the CloudFront-* headers that only the edge sets.
-func isCloudFrontHeader(name string) bool {
-	return len(name) > len("Cloudfront-") && strings.EqualFold(name[:len("Cloudfront-")], "Cloudfront-")
-}
-
-// notes says what else the edge does with r.
-func notes(x *Explanation, r *http.Request, cb *portico.CacheBehavior) []string {
+// notes says what else the edge does with r, whose explanation is x.
+func notes(x *Explanation, r *http.Request) []string {
 	var out []string
-	if x.Revision < x.ConfigRevision {
-		out = append(out, fmt.Sprintf("The configuration changed at revision %d; the edge still serves revision %d and is catching up. This explanation follows the stored configuration.",
-			x.ConfigRevision, x.Revision))
-	}
 	if r.URL.Scheme == "http" {
-		switch cb.ViewerProtocolPolicy {
-		case "redirect-to-https":
+		switch x.Behavior.ViewerProtocolPolicy {
+		case snapshot.RedirectToHTTPS:
 			out = append(out, "Over HTTP the edge redirects this request to HTTPS (viewer protocol policy redirect-to-https); the rest applies to the HTTPS request.")
-		case "https-only":
+		case snapshot.HTTPSOnly:
 			out = append(out, "Over HTTP the edge refuses this request with 403 (viewer protocol policy https-only); the rest applies to the HTTPS request.")
 		}
 	}
 	var computed []string
 	for _, h := range x.Key.HeaderValues {
-		if isCloudFrontHeader(h.Name) {
+		if origin.IsCloudFrontHeader(h.Name) {
 			computed = append(computed, h.Name)
 		}
 	}
@@ -498,11 +395,4 @@ func notes(x *Explanation, r *http.Request, cb *portico.CacheBehavior) []string 
 		out = append(out, "The behavior does not allow "+r.Method+": the edge answers 403 without asking the origin.")
 	}
 	return out
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

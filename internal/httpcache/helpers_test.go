@@ -127,7 +127,7 @@ func (h *harness) serve(handler http.Handler) string {
 		if strings.HasPrefix(r.Host, "127.0.0.1:") {
 			r.Host = "viewer.test"
 		}
-		handler.ServeHTTP(w, r.WithContext(origin.WithRequestID(r.Context(), "req-id")))
+		handler.ServeHTTP(w, r.WithContext(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: "req-id"})))
 	}))
 	h.t.Cleanup(srv.Close)
 	return srv.URL

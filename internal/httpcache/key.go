@@ -45,6 +45,10 @@ type keySpec struct {
 	// origin may be sent viewer values of them that the key does not
 	// tell apart.
 	unkeyed []string
+	// viewerValues is true when the key holds the values the edge
+	// computes for the keyed CloudFront-* headers (see
+	// WithViewerHeaders), not the request's.
+	viewerValues bool
 }
 
 func newKeySpec(scope string, pol *portico.ResolvedPolicy) keySpec {
@@ -132,8 +136,19 @@ func (s *keySpec) appendKey(dst []byte, r *http.Request, class byte) []byte {
 	dst = endField(dst, mark)
 
 	for _, name := range s.headers {
-		values := r.Header[name]
 		dst = appendField(dst, name)
+		if s.computed(name) {
+			// One value or none, framed as the request's own would be.
+			v, ok := origin.ViewerValue(name, r)
+			if !ok {
+				dst = binary.BigEndian.AppendUint32(dst, 0)
+				continue
+			}
+			dst = binary.BigEndian.AppendUint32(dst, 1)
+			dst = appendField(dst, v)
+			continue
+		}
+		values := r.Header[name]
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(values)))
 		for _, v := range values {
 			dst = appendField(dst, v)
@@ -143,6 +158,22 @@ func (s *keySpec) appendKey(dst []byte, r *http.Request, class byte) []byte {
 		dst = appendField(dst, s.acceptEncoding(r.Header))
 	}
 	return dst
+}
+
+// computed reports whether the key holds the value the edge computes for
+// the keyed header name rather than the request's.
+func (s *keySpec) computed(name string) bool {
+	return s.viewerValues && origin.IsCloudFrontHeader(name)
+}
+
+// WithViewerHeaders has the key hold, for the CloudFront-* headers it
+// names, the values the edge computes for the viewer request
+// (origin.ViewerValue), which are what the origin proxy sends, rather than
+// any the viewer sent under those names: a viewer cannot file a response
+// under another device's or protocol's key. The request passed on to the
+// origin is left as it is.
+func WithViewerHeaders() HandlerOption {
+	return func(h *handler) { h.spec.viewerValues = true }
 }
 
 // appendQuery appends the part of the raw query string that is in the key:

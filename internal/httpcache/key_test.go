@@ -72,6 +72,92 @@ func BenchmarkKeyLookup(b *testing.B) {
 	}
 }
 
+// viewerKeyBehavior keys on a device header, the protocol, a header the
+// edge does not compute and a viewer header.
+func viewerKeyBehavior() *portico.CacheBehavior {
+	return behavior(0, 86400, 31536000, forwarded(false, "none",
+		"CloudFront-Is-Mobile-Viewer", "CloudFront-Forwarded-Proto", "CloudFront-Viewer-Country", "X-Tenant"))
+}
+
+// viewerRequest is a GET from a viewer with User-Agent ua and the header
+// fields of kv (name, value, ...).
+func viewerRequest(ua string, kv ...string) *http.Request {
+	r := httptest.NewRequest("GET", "https://login.example.com/page", nil)
+	r.TLS = nil // as the edge's plain-HTTP listener hands it over
+	r.Header.Set("User-Agent", ua)
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Set(kv[i], kv[i+1])
+	}
+	return r
+}
+
+// TestKeyViewerHeaders checks that WithViewerHeaders keys the CloudFront-*
+// headers on what the edge computes: whatever the viewer sends under their
+// names, one key per device, and the key the same as for a request that
+// carries exactly the computed values (so that keys stored before, by a
+// handler that was given such requests, stay valid).
+func TestKeyViewerHeaders(t *testing.T) {
+	const (
+		phone   = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148 Safari/604.1"
+		desktop = "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0"
+	)
+	c := New(64<<20, nil)
+	b := viewerKeyBehavior()
+	h := legacyHandler(c, testScope, b, http.NotFoundHandler(), WithViewerHeaders()).(*handler)
+	plain := legacyHandler(c, testScope, b, http.NotFoundHandler()).(*handler)
+	key := func(h *handler, r *http.Request) string { return string(h.spec.appendKey(nil, r, classGet)) }
+
+	fromPhone := viewerRequest(phone, "X-Tenant", "a")
+	spoofed := viewerRequest(phone, "X-Tenant", "a",
+		"CloudFront-Is-Mobile-Viewer", "false", "CloudFront-Forwarded-Proto", "https", "CloudFront-Viewer-Country", "CH")
+	computed := viewerRequest(phone, "X-Tenant", "a", "CloudFront-Is-Mobile-Viewer", "true", "CloudFront-Forwarded-Proto", "http")
+	if key(h, fromPhone) != key(plain, computed) {
+		t.Error("the key differs from the key of a request carrying the computed values")
+	}
+	if key(h, spoofed) != key(h, fromPhone) {
+		t.Error("the viewer's own CloudFront-* headers changed the key")
+	}
+	if key(h, viewerRequest(desktop, "X-Tenant", "a")) == key(h, fromPhone) {
+		t.Error("a desktop and a phone share a key")
+	}
+	if key(h, viewerRequest(phone, "X-Tenant", "b")) == key(h, fromPhone) {
+		t.Error("another X-Tenant shares the key")
+	}
+	if key(plain, spoofed) == key(plain, fromPhone) {
+		t.Error("without WithViewerHeaders, the key ignores the request's CloudFront-* headers")
+	}
+
+	parts := h.spec.parts(spoofed, classGet, "/page")
+	want := []KeyHeader{
+		{Name: "Cloudfront-Forwarded-Proto", Values: []string{"http"}},
+		{Name: "Cloudfront-Is-Mobile-Viewer", Values: []string{"true"}},
+		{Name: "Cloudfront-Viewer-Country"},
+		{Name: "X-Tenant", Values: []string{"a"}},
+	}
+	if fmt.Sprint(parts.Headers) != fmt.Sprint(want) {
+		t.Errorf("key parts %v, want %v", parts.Headers, want)
+	}
+
+	buf := make([]byte, 0, 512)
+	allocs := testing.AllocsPerRun(1000, func() { buf = h.spec.appendKey(buf[:0], spoofed, classGet) })
+	if allocs != 0 {
+		t.Errorf("building a key with computed CloudFront-* headers allocated %v times per run, want 0", allocs)
+	}
+}
+
+// BenchmarkKeyViewerHeaders measures building the key of a behaviour that
+// keys on CloudFront-* headers the edge computes.
+func BenchmarkKeyViewerHeaders(b *testing.B) {
+	c := New(64<<20, nil)
+	h := legacyHandler(c, testScope, viewerKeyBehavior(), http.NotFoundHandler(), WithViewerHeaders()).(*handler)
+	r := viewerRequest("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148 Safari/604.1", "X-Tenant", "a")
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = h.spec.appendKey(buf[:0], r, classGet)
+	}
+}
+
 // benchWriter is a ResponseWriter that keeps nothing, so that the
 // benchmark measures the cache, not a recorder.
 type benchWriter struct {

@@ -124,7 +124,9 @@ type StoredResponse struct {
 //
 // Peek is read-only: it goes to no origin, stores, removes and loads
 // nothing, counts no hit for eviction, and does not apply purges to what
-// it finds (it only reads their verdict). r's body is not read.
+// it finds (it only reads their verdict). r's body is not read. It keys
+// the CloudFront-* headers on the values r carries, as a Handler without
+// WithViewerHeaders does.
 func (c *Cache) Peek(scope string, b *portico.CacheBehavior, pol portico.ResolvedPolicy, r *http.Request) Peek {
 	// The scope exists for every distribution the edge serves (the
 	// snapshot made its handlers), so Handler adds nothing.
@@ -209,7 +211,14 @@ func (s *keySpec) parts(r *http.Request, class byte, purgePath string) KeyParts 
 	}
 	k.Host = string(host)
 	for _, name := range s.headers {
-		k.Headers = append(k.Headers, KeyHeader{Name: name, Values: r.Header[name]})
+		values := r.Header[name]
+		if s.computed(name) {
+			values = nil
+			if v, ok := origin.ViewerValue(name, r); ok {
+				values = []string{v}
+			}
+		}
+		k.Headers = append(k.Headers, KeyHeader{Name: name, Values: values})
 	}
 	if s.normalizeAE {
 		k.AcceptEncoding = s.acceptEncoding(r.Header)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/portico-edge/portico/internal/origin"
 )
 
 // absentField stands for a request field that was not sent, in a secondary
@@ -69,7 +71,7 @@ func edgeField(name string) bool {
 	case "X-Forwarded-For", "Forwarded", "X-Real-Ip", "True-Client-Ip", "Via", "X-Amz-Cf-Id":
 		return true
 	}
-	return len(name) > len("Cloudfront-") && strings.EqualFold(name[:len("Cloudfront-")], "Cloudfront-")
+	return origin.IsCloudFrontHeader(name)
 }
 
 // secondaryKey returns the secondary key of r for the Vary'd fields names:

@@ -22,28 +22,25 @@ type RequestInfo struct {
 	Received time.Time
 }
 
-type requestIDKey struct{}
+type requestInfoKey struct{}
 
 // WithRequestInfo returns a context that carries info, which must not be
 // changed afterwards: a background revalidation may read it after the
 // response.
 func WithRequestInfo(ctx context.Context, info *RequestInfo) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, info)
+	return context.WithValue(ctx, requestInfoKey{}, info)
 }
 
-// WithRequestID returns a context that carries the request's ID alone:
-// WithRequestInfo with only ID set.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+// requestInfo returns the RequestInfo ctx carries, or nil.
+func requestInfo(ctx context.Context) *RequestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*RequestInfo)
+	return info
 }
 
-// RequestID returns the request ID carried by ctx, or "".
+// RequestID returns the ID of the RequestInfo ctx carries, or "".
 func RequestID(ctx context.Context) string {
-	switch v := ctx.Value(requestIDKey{}).(type) {
-	case *RequestInfo:
-		return v.ID
-	case string:
-		return v
+	if info := requestInfo(ctx); info != nil {
+		return info.ID
 	}
 	return ""
 }
@@ -66,14 +63,11 @@ func cacheValidators(ctx context.Context) bool {
 	return v
 }
 
-// Info returns the RequestInfo carried by ctx: the one WithRequestInfo
-// stored, one with only ID set after WithRequestID, or the zero value.
+// Info returns the RequestInfo ctx carries (see WithRequestInfo), or the
+// zero value.
 func Info(ctx context.Context) RequestInfo {
-	switch v := ctx.Value(requestIDKey{}).(type) {
-	case *RequestInfo:
-		return *v
-	case string:
-		return RequestInfo{ID: v}
+	if info := requestInfo(ctx); info != nil {
+		return *info
 	}
 	return RequestInfo{}
 }
@@ -116,15 +110,26 @@ func timingOf(ctx context.Context) *Timing {
 	return t
 }
 
-// Upstream returns what t recorded of the last origin request: the time
-// spent looking up the origin's address and connecting to it (both zero
-// on a reused connection), and from the end of the request to the first
-// byte of the response. contacted is false when no origin request was
-// made; firstByteOK is false when no response came.
-func (t *Timing) Upstream() (dns, connect, firstByte time.Duration, contacted, firstByteOK bool) {
+// Upstream is what a Timing recorded of the last origin request.
+type Upstream struct {
+	// Contacted is false when no origin request was made.
+	Contacted bool
+	// DNS and Connect are the time spent looking up the origin's address
+	// and connecting to it (TCP and TLS); both zero on a reused
+	// connection.
+	DNS, Connect time.Duration
+	// FirstByte is the time from the end of the request to the first byte
+	// of the response, when GotFirstByte is true; no response came
+	// otherwise.
+	FirstByte    time.Duration
+	GotFirstByte bool
+}
+
+// Upstream returns what t recorded of the last origin request.
+func (t *Timing) Upstream() Upstream {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.dns, t.connect, t.firstByte, t.contacted, t.gotFirst
+	return Upstream{Contacted: t.contacted, DNS: t.dns, Connect: t.connect, FirstByte: t.firstByte, GotFirstByte: t.gotFirst}
 }
 
 // begin starts recording an attempt of an origin request, forgetting the

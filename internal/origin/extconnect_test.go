@@ -217,7 +217,7 @@ func TestExtendedConnectWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	edge := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.ServeHTTP(w, r.WithContext(origin.WithRequestID(r.Context(), requestID)))
+		p.ServeHTTP(w, r.WithContext(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: requestID})))
 	}))
 	edge.EnableHTTP2 = true
 	edge.Config.ErrorLog = quiet

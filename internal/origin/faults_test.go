@@ -412,7 +412,7 @@ func newFaultRun(t *testing.T, ca *testCA, o *scriptedOrigin, cfg *portico.Origi
 		t.Fatal(err)
 	}
 	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.ServeHTTP(&errorRecorder{ResponseWriter: w, got: &run.marked}, r.WithContext(origin.WithRequestID(r.Context(), requestID)))
+		p.ServeHTTP(&errorRecorder{ResponseWriter: w, got: &run.marked}, r.WithContext(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: requestID})))
 	}))
 	edge.Config.ErrorLog = quiet
 	t.Cleanup(edge.Close)

@@ -20,10 +20,11 @@ const cloudFrontUserAgent = "Amazon CloudFront"
 // via is appended to the Via header of every origin request.
 const via = "1.1 portico (Portico)"
 
-// alwaysRemoved are viewer headers that never reach the origin, whatever
-// the behaviour forwards: client-IP claims (the origin gets exactly one IP,
-// from the TCP peer), request IDs and edge headers only the edge may set,
-// and hop-by-hop or proxy headers.
+// alwaysRemoved are viewer headers that never reach the origin as sent,
+// whatever the behaviour forwards: client-IP claims (the origin gets
+// exactly one IP, from the TCP peer), request IDs and edge headers only the
+// edge may set, hop-by-hop headers, and Cookie, which is rebuilt from the
+// cookie selection.
 var alwaysRemoved = map[string]bool{
 	"X-Forwarded-For":   true,
 	"X-Forwarded-Host":  true,
@@ -34,11 +35,23 @@ var alwaysRemoved = map[string]bool{
 	"X-Amz-Cf-Id":       true,
 	"Te":                true,
 	"Trailer":           true,
-	"Cookie":            true, // rebuilt from the cookie selection
+	"Keep-Alive":        true,
+	"Transfer-Encoding": true,
+	"Connection":        true, // a WebSocket upgrade's is set anew
+	"Upgrade":           true, // likewise
+	"Cookie":            true,
 }
 
-// alwaysRemovedPrefixes are matched case-insensitively.
-var alwaysRemovedPrefixes = []string{"x-edge-", "proxy-", "cloudfront-"}
+// NeverForwarded reports whether the origin never receives the viewer's
+// own value of the header with the canonical name, whatever a behaviour
+// forwards: client-IP claims (X-Forwarded-For, Forwarded, X-Real-Ip, ...),
+// X-Amz-Cf-Id and the CloudFront-* headers, which only the edge sets,
+// hop-by-hop and proxy headers (a WebSocket upgrade gets Upgrade and
+// Connection set anew), X-Edge-* headers, and Cookie, which is rebuilt
+// from the cookie selection.
+func NeverForwarded(name string) bool {
+	return alwaysRemoved[name] || IsCloudFrontHeader(name) || hasPrefixFold(name, "x-edge-") || hasPrefixFold(name, "proxy-")
+}
 
 // policy is what a behaviour forwards, compiled for the request path.
 type policy struct {
@@ -92,20 +105,16 @@ func newPolicy(b *portico.CacheBehavior, pol *portico.ResolvedPolicy) policy {
 // keep reports whether the viewer header name (canonical) is forwarded as
 // sent.
 func (p *policy) keep(name, method string, websocket bool) bool {
-	if alwaysRemoved[name] || name == "" || name[0] == ':' {
-		// (An HTTP/2 pseudo-header such as :protocol is not a field.)
-		return false
-	}
-	for _, prefix := range alwaysRemovedPrefixes {
-		if len(name) >= len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) {
-			return false
-		}
-	}
-	switch name {
-	case "Upgrade", "Connection":
+	switch {
+	case name == "Upgrade" || name == "Connection":
 		// Set by ReverseProxy only for a protocol upgrade; CloudFront
 		// passes WebSocket upgrades and no others.
 		return websocket
+	case name == "" || name[0] == ':' || NeverForwarded(name):
+		// (An HTTP/2 pseudo-header such as :protocol is not a field.)
+		return false
+	}
+	switch name {
 	case "Accept-Encoding":
 		return p.forwardAE
 	case "Authorization":

@@ -42,6 +42,51 @@ func TestViewerAddress(t *testing.T) {
 	}
 }
 
+// TestHeaderClasses checks which viewer headers are CloudFront-* headers,
+// and which no policy forwards as sent.
+func TestHeaderClasses(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		cloudFront, never bool
+	}{
+		{"Cloudfront-Is-Mobile-Viewer", true, true},
+		{"Cloudfront-Viewer-Country", true, true},
+		{"cloudfront-forwarded-proto", true, true},
+		{"CLOUDFRONT-X", true, true},
+		{"Cloudfront-", true, true},
+		{"Cloudfront", false, false},
+		{"X-Cloudfront-Id", false, false},
+		{"X-Forwarded-For", false, true},
+		{"X-Forwarded-Host", false, true},
+		{"Forwarded", false, true},
+		{"True-Client-Ip", false, true},
+		{"X-Real-Ip", false, true},
+		{"X-Amz-Cf-Id", false, true},
+		{"X-Edge-Origin-Shield", false, true},
+		{"Proxy-Authorization", false, true},
+		{"Proxy-Connection", false, true},
+		{"Connection", false, true},
+		{"Upgrade", false, true},
+		{"Keep-Alive", false, true},
+		{"Transfer-Encoding", false, true},
+		{"Te", false, true},
+		{"Trailer", false, true},
+		{"Cookie", false, true},
+		{"Authorization", false, false},
+		{"Accept-Language", false, false},
+		{"Host", false, false},
+		{"X-Amz-Date", false, false},
+		{"", false, false},
+	} {
+		if got := IsCloudFrontHeader(tt.name); got != tt.cloudFront {
+			t.Errorf("IsCloudFrontHeader(%q) = %v, want %v", tt.name, got, tt.cloudFront)
+		}
+		if got := NeverForwarded(tt.name); got != tt.never {
+			t.Errorf("NeverForwarded(%q) = %v, want %v", tt.name, got, tt.never)
+		}
+	}
+}
+
 func TestAcceptEncoding(t *testing.T) {
 	tests := []struct {
 		sent []string

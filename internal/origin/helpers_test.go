@@ -247,7 +247,7 @@ func newEdge(t testing.TB, p http.Handler) *edge {
 		case e.remotes <- r.RemoteAddr:
 		default:
 		}
-		p.ServeHTTP(w, r.WithContext(origin.WithRequestID(r.Context(), requestID)))
+		p.ServeHTTP(w, r.WithContext(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: requestID})))
 	}))
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL

@@ -694,7 +694,7 @@ func BenchmarkProxy(b *testing.B) {
 	req.RemoteAddr = "192.0.2.10:51000"
 	req.Header.Set("Cookie", "auth0=abc; did=xyz")
 	req.Header.Set("User-Agent", "Mozilla/5.0")
-	req = req.WithContext(origin.WithRequestID(req.Context(), requestID))
+	req = req.WithContext(origin.WithRequestInfo(req.Context(), &origin.RequestInfo{ID: requestID}))
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()

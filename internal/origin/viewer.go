@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // ViewerHeaders is a selection of the CloudFront-* headers that describe
@@ -115,45 +116,98 @@ func (v *ViewerHeaders) Replace(h http.Header, r *http.Request) {
 	if v.set == 0 {
 		return
 	}
-	if v.set&vhAddress != 0 {
-		if _, ipPort, ok := viewerAddress(r.RemoteAddr); ok {
-			h["Cloudfront-Viewer-Address"] = []string{ipPort}
-		}
-	}
-	if v.set&vhProto != 0 {
-		h["Cloudfront-Forwarded-Proto"] = forwardedProto(r)
-	}
-	if v.set&vhHTTPVersion != 0 {
-		if hv := httpVersion(r); hv != nil {
-			h["Cloudfront-Viewer-Http-Version"] = hv
-		}
-	}
-	if v.set&vhTLS != 0 && r.TLS != nil {
-		h["Cloudfront-Viewer-Tls"] = []string{ViewerTLS(r.TLS)}
-	}
+	var device viewerSet
 	if v.set&deviceHeaders != 0 {
-		var ua string
-		if uas := r.Header["User-Agent"]; len(uas) > 0 {
-			ua = uas[0]
+		device = deviceOf(r)
+	}
+	for _, vh := range viewerHeaderNames {
+		if v.set&vh.bit == 0 {
+			continue
 		}
-		d := DeviceOf(ua)
-		for _, f := range [...]struct {
-			bit viewerSet
-			key string
-			is  bool
-		}{
-			{vhDesktop, "Cloudfront-Is-Desktop-Viewer", d.Desktop},
-			{vhMobile, "Cloudfront-Is-Mobile-Viewer", d.Mobile},
-			{vhTablet, "Cloudfront-Is-Tablet-Viewer", d.Tablet},
-			{vhSmartTV, "Cloudfront-Is-Smarttv-Viewer", d.SmartTV},
-			{vhIOS, "Cloudfront-Is-Ios-Viewer", d.IOS},
-			{vhAndroid, "Cloudfront-Is-Android-Viewer", d.Android},
-		} {
-			if v.set&f.bit != 0 {
-				h[f.key] = boolValue(f.is)
-			}
+		if values := viewerValues(vh.bit, r, device); values != nil {
+			h[vh.name] = values
 		}
 	}
+}
+
+// IsCloudFrontHeader reports whether name, in any case, is a
+// CloudFront-* header: one of those only the edge sets, which a policy may
+// select (see ViewerHeaders) and a viewer's own value of which is never
+// used. It does not allocate.
+func IsCloudFrontHeader(name string) bool { return hasPrefixFold(name, "cloudfront-") }
+
+// hasPrefixFold reports whether s begins with prefix, an ASCII lower-case
+// string, in any ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// ViewerValue returns the value of the CloudFront-* header with the
+// canonical name that the edge computes for viewer request r, as Replace
+// sets it, whatever r carries under that name. ok is false when the edge
+// sends none: a header Portico does not compute (see ViewerHeaders), or
+// CloudFront-Viewer-TLS without TLS. It allocates only for
+// CloudFront-Viewer-Address and CloudFront-Viewer-TLS.
+func ViewerValue(name string, r *http.Request) (value string, ok bool) {
+	for _, vh := range viewerHeaderNames {
+		if vh.name != name {
+			continue
+		}
+		var device viewerSet
+		if vh.bit&deviceHeaders != 0 {
+			device = deviceOf(r)
+		}
+		if values := viewerValues(vh.bit, r, device); values != nil {
+			return values[0], true
+		}
+		return "", false
+	}
+	return "", false
+}
+
+// viewerValues returns the value of the computed header bit for viewer
+// request r, whose device headers that are true are device, as header
+// field values; nil when there is none. Shared values are returned as they
+// are.
+func viewerValues(bit viewerSet, r *http.Request, device viewerSet) []string {
+	switch {
+	case bit&deviceHeaders != 0:
+		return boolValue(device&bit != 0)
+	case bit == vhAddress:
+		if _, ipPort, ok := viewerAddress(r.RemoteAddr); ok {
+			return []string{ipPort}
+		}
+	case bit == vhProto:
+		return forwardedProto(r)
+	case bit == vhHTTPVersion:
+		return httpVersion(r)
+	case bit == vhTLS && r.TLS != nil:
+		return []string{ViewerTLS(r.TLS)}
+	}
+	return nil
+}
+
+// deviceOf returns the device headers that are true for the viewer of r,
+// as DeviceOf classifies its User-Agent.
+func deviceOf(r *http.Request) viewerSet {
+	var ua string
+	if uas := r.Header["User-Agent"]; len(uas) > 0 {
+		ua = uas[0]
+	}
+	d := DeviceOf(ua)
+	var set viewerSet
+	for _, f := range [...]struct {
+		bit viewerSet
+		is  bool
+	}{
+		{vhDesktop, d.Desktop}, {vhMobile, d.Mobile}, {vhTablet, d.Tablet},
+		{vhSmartTV, d.SmartTV}, {vhIOS, d.IOS}, {vhAndroid, d.Android},
+	} {
+		if f.is {
+			set |= f.bit
+		}
+	}
+	return set
 }
 
 // Shared header values. Their capacity equals their length, so that an

@@ -34,7 +34,7 @@ var computedHeaders = []string{
 func newTLSEdge(t *testing.T, p http.Handler) (url string, client *http.Client) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.ServeHTTP(w, r.WithContext(origin.WithRequestID(r.Context(), requestID)))
+		p.ServeHTTP(w, r.WithContext(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: requestID})))
 	}))
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -295,6 +295,60 @@ func TestViewerHeadersReplaceDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestViewerValue checks that ViewerValue gives each computed header the
+// value Replace sets, whatever the viewer sent under its name, and none
+// for the headers Portico does not compute.
+func TestViewerValue(t *testing.T) {
+	names := append(slices.Clone(computedHeaders), "Cloudfront-Viewer-Country", "Cloudfront-Viewer-Ja3-Fingerprint")
+	for _, tt := range []struct {
+		name string
+		r    *http.Request
+	}{
+		{"https, HTTP/2, an iPhone", func() *http.Request {
+			r := httptest.NewRequest("GET", "https://a.example/", nil)
+			r.ProtoMajor, r.ProtoMinor = 2, 0
+			r.TLS = &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256}
+			r.RemoteAddr = "[2001:db8::1]:4711"
+			r.Header.Set("User-Agent", uaIPhone)
+			return r
+		}()},
+		{"http, a desktop", func() *http.Request {
+			r := httptest.NewRequest("GET", "http://a.example/", nil)
+			r.Header.Set("User-Agent", uaDesktop)
+			return r
+		}()},
+		{"no User-Agent, no address", func() *http.Request {
+			r := httptest.NewRequest("GET", "http://a.example/", nil)
+			r.RemoteAddr = ""
+			return r
+		}()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, n := range names {
+				tt.r.Header.Set(n, "spoofed")
+			}
+			v := origin.NewViewerHeaders(names)
+			want := http.Header{}
+			v.Replace(want, tt.r)
+			for _, n := range names {
+				got, ok := origin.ViewerValue(n, tt.r)
+				if w := want[n]; ok != (len(w) == 1) || ok && got != w[0] {
+					t.Errorf("ViewerValue(%s) = %q, %v; Replace sets %q", n, got, ok, w)
+				}
+			}
+		})
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("User-Agent", uaIPhone)
+	if allocs := testing.AllocsPerRun(100, func() {
+		for _, n := range []string{"Cloudfront-Is-Mobile-Viewer", "Cloudfront-Forwarded-Proto", "Cloudfront-Viewer-Http-Version", "Cloudfront-Viewer-Country"} {
+			origin.ViewerValue(n, r)
+		}
+	}); allocs != 0 {
+		t.Errorf("ViewerValue of the device, protocol and version headers allocated %v times, want 0", allocs)
+	}
+}
+
 // TestUpstreamTiming checks what a Proxy records for Server-Timing: the
 // connection's setup on a new connection and none on a reused one, and
 // the first-byte latency, which includes the time the origin takes to
@@ -313,7 +367,7 @@ func TestUpstreamTiming(t *testing.T) {
 	fetch := func() *origin.Timing {
 		tm := new(origin.Timing)
 		r := httptest.NewRequest("GET", "/", nil)
-		r = r.WithContext(origin.WithTiming(origin.WithRequestID(r.Context(), requestID), tm))
+		r = r.WithContext(origin.WithTiming(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: requestID}), tm))
 		w := httptest.NewRecorder()
 		p.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
@@ -321,14 +375,13 @@ func TestUpstreamTiming(t *testing.T) {
 		}
 		return tm
 	}
-	dns, connect, fbl, contacted, gotFirst := fetch().Upstream()
-	if !contacted || !gotFirst || connect <= 0 || dns != 0 || fbl < think {
-		t.Errorf("new connection: dns %v, connect %v, first byte %v (contacted %v, %v); want no DNS (an IP is dialed), a connect time and a first byte after at least %v",
-			dns, connect, fbl, contacted, gotFirst, think)
+	u := fetch().Upstream()
+	if !u.Contacted || !u.GotFirstByte || u.Connect <= 0 || u.DNS != 0 || u.FirstByte < think {
+		t.Errorf("new connection: %+v; want no DNS (an IP is dialed), a connect time and a first byte after at least %v", u, think)
 	}
-	dns, connect, fbl, contacted, gotFirst = fetch().Upstream()
-	if !contacted || !gotFirst || connect != 0 || dns != 0 || fbl < think {
-		t.Errorf("reused connection: dns %v, connect %v, first byte %v (contacted %v, %v); want no DNS or connect time", dns, connect, fbl, contacted, gotFirst)
+	u = fetch().Upstream()
+	if !u.Contacted || !u.GotFirstByte || u.Connect != 0 || u.DNS != 0 || u.FirstByte < think {
+		t.Errorf("reused connection: %+v; want no DNS or connect time", u)
 	}
 
 	down, err := newProxy(originConfig(), behavior(forwarded(false, nil)), newTransports(ca, deadAddr(t), nil), nil)
@@ -338,7 +391,7 @@ func TestUpstreamTiming(t *testing.T) {
 	tm := new(origin.Timing)
 	r := httptest.NewRequest("GET", "/", nil)
 	down.ServeHTTP(httptest.NewRecorder(), r.WithContext(origin.WithTiming(r.Context(), tm)))
-	if _, _, _, contacted, gotFirst := tm.Upstream(); !contacted || gotFirst {
-		t.Errorf("origin down: contacted %v, first byte %v; want contacted without a response", contacted, gotFirst)
+	if u := tm.Upstream(); !u.Contacted || u.GotFirstByte {
+		t.Errorf("origin down: %+v; want contacted without a response", u)
 	}
 }

@@ -120,7 +120,8 @@ const (
 // origin"). Portico has one cache layer, so the layers are always EDGE;
 // durations are whole milliseconds.
 func (ts *timingState) setHeader(h http.Header, now time.Time) {
-	dns, connect, firstByte, contacted, gotFirst := ts.upstream.Upstream()
+	u := ts.upstream.Upstream()
+	dns, connect, firstByte, contacted, gotFirst := u.DNS, u.Connect, u.FirstByte, u.Contacted, u.GotFirstByte
 	result := resultMiss
 	switch x := headerValue(h, "X-Cache"); {
 	case strings.HasPrefix(x, "RefreshHit"):

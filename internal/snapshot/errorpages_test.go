@@ -96,7 +96,7 @@ func serveSite(t *testing.T, st *portico.State, deps Deps) string {
 		t.Fatal("the distribution is not served")
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(origin.WithRequestID(r.Context(), "test-request"))
+		r = r.WithContext(origin.WithRequestInfo(r.Context(), &origin.RequestInfo{ID: "test-request"}))
 		site.Behavior(r.URL.EscapedPath()).Handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
@@ -284,6 +284,28 @@ func TestBuildReportsUnusableErrorPage(t *testing.T) {
 
 const devicePolicyID = "0b9b5c7e-6666-4a5b-8c9d-000000000006"
 
+// deviceState is a distribution EDEVICE whose one behaviour, to the origin
+// originID at domain, keys its cache on CloudFront-Is-Mobile-Viewer.
+func deviceState(originID, domain string) *portico.State {
+	cfg := distConfig("device", true, "")
+	cfg.Origins.Items[0] = originNamed(originID, domain)
+	cfg.DefaultCacheBehavior = &portico.CacheBehavior{TargetOriginID: originID, ViewerProtocolPolicy: "allow-all", CachePolicyID: portico.Ptr(devicePolicyID)}
+	cfg.CacheBehaviors = nil
+	return &portico.State{
+		Rev:           1,
+		Distributions: []portico.Distribution{dist("EDEVICE", cfg)},
+		CachePolicies: []portico.CachePolicy{{ID: devicePolicyID, Config: portico.CachePolicyConfig{
+			Name: "device", MinTTL: portico.Ptr(int64(0)), DefaultTTL: portico.Ptr(int64(100)), MaxTTL: portico.Ptr(int64(1000)),
+			ParametersInCacheKeyAndForwardedToOrigin: &portico.CacheKeyParameters{
+				EnableAcceptEncodingGzip: portico.Ptr(false),
+				HeadersConfig:            &portico.HeadersConfig{HeaderBehavior: portico.BehaviorWhitelist, Headers: &portico.Names{Quantity: 1, Items: []string{"CloudFront-Is-Mobile-Viewer"}}},
+				CookiesConfig:            &portico.CookiesConfig{CookieBehavior: portico.BehaviorNone},
+				QueryStringsConfig:       &portico.QueryStringsConfig{QueryStringBehavior: portico.BehaviorNone},
+			},
+		}}},
+	}
+}
+
 // TestCacheKeyOnDeviceHeader checks a cache policy keyed on
 // CloudFront-Is-Mobile-Viewer: the key holds the value the edge computes
 // from User-Agent, which the origin is sent too, so a viewer that sends
@@ -300,23 +322,7 @@ func TestCacheKeyOnDeviceHeader(t *testing.T) {
 		w.Header().Set("Vary", "CloudFront-Is-Mobile-Viewer")
 		io.WriteString(w, "mobile="+r.Header.Get("CloudFront-Is-Mobile-Viewer"))
 	})
-	cfg := distConfig("device", true, "")
-	cfg.Origins.Items[0] = originNamed("origin", "app.test")
-	cfg.DefaultCacheBehavior = &portico.CacheBehavior{TargetOriginID: "origin", ViewerProtocolPolicy: "allow-all", CachePolicyID: portico.Ptr(devicePolicyID)}
-	cfg.CacheBehaviors = nil
-	st := &portico.State{
-		Rev:           1,
-		Distributions: []portico.Distribution{dist("EDEVICE", cfg)},
-		CachePolicies: []portico.CachePolicy{{ID: devicePolicyID, Config: portico.CachePolicyConfig{
-			Name: "device", MinTTL: portico.Ptr(int64(0)), DefaultTTL: portico.Ptr(int64(100)), MaxTTL: portico.Ptr(int64(1000)),
-			ParametersInCacheKeyAndForwardedToOrigin: &portico.CacheKeyParameters{
-				EnableAcceptEncodingGzip: portico.Ptr(false),
-				HeadersConfig:            &portico.HeadersConfig{HeaderBehavior: portico.BehaviorWhitelist, Headers: &portico.Names{Quantity: 1, Items: []string{"CloudFront-Is-Mobile-Viewer"}}},
-				CookiesConfig:            &portico.CookiesConfig{CookieBehavior: portico.BehaviorNone},
-				QueryStringsConfig:       &portico.QueryStringsConfig{QueryStringBehavior: portico.BehaviorNone},
-			},
-		}}},
-	}
+	st := deviceState("origin", "app.test")
 	base := serveSite(t, st, depsFor(t, ca, app))
 	const (
 		desktop = "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0"

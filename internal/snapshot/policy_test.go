@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -275,6 +277,69 @@ func TestPolicyOriginRequestHeaderNotKeyed(t *testing.T) {
 
 // TestBuildSkipsUnknownPolicy checks that a distribution whose behaviour
 // names a policy that exists nowhere is left out, with the reason.
+// TestBehaviorKeepsItsConfiguration checks what a compiled behaviour
+// keeps of what it was compiled from: its place among the distribution's
+// behaviours, its configuration and origin, the policies it names (custom
+// or managed) and what they resolve to.
+func TestBehaviorKeepsItsConfiguration(t *testing.T) {
+	st := policyState()
+	snap, err := Build(st, newOrigin(t).deps(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, ok := snap.Site(st.Distributions[0].DomainName)
+	if !ok {
+		t.Fatal("the distribution is not served")
+	}
+	cfg := &st.Distributions[0].Config
+	managed := func(id, name string) *PolicyRef { return &PolicyRef{ID: id, Name: name, Managed: true} }
+	tests := []struct {
+		path, pattern string
+		index         int
+		config        *portico.CacheBehavior
+		cache, origin *PolicyRef
+		keyed         []string // the key's header names, if any
+		defaultTTL    int64
+	}{
+		{"/all/x", "/all/*", 0, &cfg.CacheBehaviors.Items[0],
+			managed(portico.ManagedCachingDisabled, "Managed-CachingDisabled"), managed(portico.ManagedAllViewer, "Managed-AllViewer"), nil, 0},
+		{"/keyed/x", "/keyed/*", 1, &cfg.CacheBehaviors.Items[1],
+			&PolicyRef{ID: keyedPolicyID, Name: "keyed"}, nil, []string{"X-Variant"}, 100},
+		{"/tenant/x", "/tenant/*", 2, &cfg.CacheBehaviors.Items[2],
+			managed(portico.ManagedCachingOptimized, "Managed-CachingOptimized"), &PolicyRef{ID: tenantPolicyID, Name: "tenant"}, nil, 86400},
+		{"/other", "*", -1, cfg.DefaultCacheBehavior, nil, nil, nil, 86400},
+	}
+	for _, tt := range tests {
+		b := site.Behavior(tt.path)
+		if b.PathPattern != tt.pattern || b.Index != tt.index || b.Config != tt.config || b.Origin != &cfg.Origins.Items[0] {
+			t.Errorf("Behavior(%q) = %q (index %d, config %p, origin %p); want %q (%d, %p, %p)",
+				tt.path, b.PathPattern, b.Index, b.Config, b.Origin, tt.pattern, tt.index, tt.config, &cfg.Origins.Items[0])
+		}
+		if !reflect.DeepEqual(b.CachePolicy, tt.cache) || !reflect.DeepEqual(b.OriginRequestPolicy, tt.origin) || b.ResponseHeadersPolicy != nil {
+			t.Errorf("Behavior(%q) policies %+v, %+v, %+v; want %+v, %+v, none", tt.path, b.CachePolicy, b.OriginRequestPolicy, b.ResponseHeadersPolicy, tt.cache, tt.origin)
+		}
+		if b.Policy.DefaultTTL != tt.defaultTTL || tt.keyed != nil && !slices.Equal(b.Policy.Key.Headers.Names, tt.keyed) {
+			t.Errorf("Behavior(%q) resolved to TTL %d, key headers %q; want %d, %q", tt.path, b.Policy.DefaultTTL, b.Policy.Key.Headers.Names, tt.defaultTTL, tt.keyed)
+		}
+	}
+
+	st = headersState()
+	snap, err = Build(st, newOrigin(t).deps(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, _ = snap.Site(st.Distributions[0].DomainName)
+	for path, want := range map[string]*PolicyRef{
+		"/hsts/x":    {ID: hstsPolicyID, Name: "hsts"},
+		"/managed/x": managed(managedSecurityHeadersPolicy, "Managed-SecurityHeadersPolicy"),
+		"/x":         nil,
+	} {
+		if got := site.Behavior(path).ResponseHeadersPolicy; !reflect.DeepEqual(got, want) {
+			t.Errorf("Behavior(%q).ResponseHeadersPolicy = %+v, want %+v", path, got, want)
+		}
+	}
+}
+
 func TestBuildSkipsUnknownPolicy(t *testing.T) {
 	for _, tt := range []struct {
 		name  string

@@ -9,10 +9,14 @@
 //	errpage       the distribution's custom error pages, if any: an error
 //	              response is replaced by a page fetched through the
 //	              page's own behaviour, from its cache key onwards
-//	CloudFront-*  the CloudFront-* headers the cache key names, set to the
-//	              values the edge computes (origin.ViewerHeaders), if any
-//	httpcache     the cache
+//	httpcache     the cache, which keys the CloudFront-* headers its key
+//	              names on the values the edge computes
+//	              (httpcache.WithViewerHeaders)
 //	origin        the origin proxy
+//
+// Besides the handlers, a snapshot keeps what they were compiled from (the
+// matched names, the cache behaviours, their resolved policies), so that
+// `portico cache explain` describes exactly what the edge serves.
 //
 // A Snapshot is immutable. The Watcher builds a new one for every store
 // revision away from the request path and publishes it through an
@@ -27,7 +31,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/certs"
@@ -69,9 +72,18 @@ func (d *Deps) check() error {
 // Snapshot is the compiled configuration of one store revision.
 type Snapshot struct {
 	rev     int64
-	sites   *router.Table[*Site]
+	sites   *router.Table[Match]
 	certs   *certs.Index
 	skipped []error
+}
+
+// Match is how a host name reaches a site.
+type Match struct {
+	Site *Site
+	// Name is the site's name that the host matched, canonical: the
+	// distribution's domain name, one of its aliases, or the wildcard
+	// alias ("*.example.com") that covers the host.
+	Name string
 }
 
 // Site is one enabled distribution as the edge serves it.
@@ -83,14 +95,31 @@ type Site struct {
 	DomainName string
 
 	behaviors *router.Paths[*Behavior]
+	// ordered are the behaviours in the order of the configuration:
+	// CacheBehaviors, then the default one.
+	ordered []*Behavior
 }
 
-// Behavior is one compiled cache behaviour.
+// Behavior is one compiled cache behaviour. Its fields must not be
+// changed.
 type Behavior struct {
 	// PathPattern is the behaviour's pattern; "*" for the default one.
 	PathPattern string
+	// Index is the behaviour's position in the distribution's
+	// CacheBehaviors, from 0; -1 for the default cache behaviour.
+	Index int
 	// ViewerProtocolPolicy is allow-all, https-only or redirect-to-https.
 	ViewerProtocolPolicy string
+	// Config is the cache behaviour as configured, and Origin the origin
+	// it forwards to.
+	Config *portico.CacheBehavior
+	Origin *portico.Origin
+	// Policy is what the behaviour keys its cache on and forwards, and its
+	// TTLs, resolved from its policies or legacy settings.
+	Policy portico.ResolvedPolicy
+	// CachePolicy, OriginRequestPolicy and ResponseHeadersPolicy are the
+	// policies it names; nil for none.
+	CachePolicy, OriginRequestPolicy, ResponseHeadersPolicy *PolicyRef
 	// Handler serves the requests the behaviour accepts: the cache in front
 	// of the origin proxy, inside the distribution's custom error pages
 	// and the behaviour's response headers policy if it names one, so that
@@ -103,6 +132,14 @@ type Behavior struct {
 	// like any object and an error on the way to it is never replaced.
 	page    http.Handler
 	allowed []string
+}
+
+// PolicyRef names a policy that a cache behaviour uses.
+type PolicyRef struct {
+	ID   string
+	Name string
+	// Managed is true for one of AWS's managed policies.
+	Managed bool
 }
 
 // Allows reports whether the behaviour accepts the method. Methods are
@@ -123,7 +160,14 @@ func (s *Snapshot) Rev() int64 { return s.rev }
 // any case, with or without port and trailing dot: the distribution with
 // that alias or domain name exactly, else the one with the wildcard alias
 // covering it. It does not allocate.
-func (s *Snapshot) Site(host string) (*Site, bool) { return s.sites.Lookup(host) }
+func (s *Snapshot) Site(host string) (*Site, bool) {
+	m, ok := s.sites.Lookup(host)
+	return m.Site, ok
+}
+
+// Match returns the site serving host, as Site does, and the name of the
+// site that host matched. It does not allocate.
+func (s *Snapshot) Match(host string) (Match, bool) { return s.sites.Lookup(host) }
 
 // Lookup answers the DNS server's question about a name (lower-case,
 // without a trailing dot): ok with target "" when name is a distribution's
@@ -131,14 +175,14 @@ func (s *Snapshot) Site(host string) (*Site, bool) { return s.sites.Lookup(host)
 // name is one of its aliases (exactly, else through its wildcard alias).
 // Disabled distributions have no names.
 func (s *Snapshot) Lookup(name string) (target string, ok bool) {
-	site, ok := s.sites.Lookup(name)
+	m, ok := s.sites.Lookup(name)
 	if !ok {
 		return "", false
 	}
-	if strings.EqualFold(strings.TrimSuffix(name, "."), site.DomainName) {
+	if m.Name == m.Site.DomainName {
 		return "", true
 	}
-	return site.DomainName, true
+	return m.Site.DomainName, true
 }
 
 // GetCertificate returns the certificate for a TLS handshake: see
@@ -156,6 +200,11 @@ func (s *Snapshot) Skipped() []error { return s.skipped }
 // sent it, without the query): the first whose pattern matches, else the
 // default. It does not allocate.
 func (s *Site) Behavior(path string) *Behavior { return s.behaviors.Lookup(path) }
+
+// Behaviors returns the site's cache behaviours in the order of its
+// configuration: its CacheBehaviors, then the default one. The slice must
+// not be changed.
+func (s *Site) Behaviors() []*Behavior { return s.ordered }
 
 // Build compiles st. Disabled distributions are left out: a disabled
 // distribution stops serving. A distribution that cannot be compiled is
@@ -178,7 +227,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 	skip := func(err error) { snap.skipped = append(snap.skipped, err) }
 
 	pols := newPolicies(st)
-	sites := make(map[string]*Site)
+	sites := make(map[string]Match)
 	owner := make(map[string]string) // canonical name → distribution ID
 	usedCerts := make(map[string]string)
 	for i := range st.Distributions {
@@ -201,7 +250,7 @@ func Build(st *portico.State, deps Deps) (*Snapshot, error) {
 				continue
 			}
 			owner[name] = d.ID
-			sites[name] = site
+			sites[name] = Match{Site: site, Name: name}
 		}
 		if arn := d.Config.CertificateARN(); arn != "" {
 			usedCerts[arn] = d.ID
@@ -245,18 +294,22 @@ func buildSite(d *portico.Distribution, pols *policies, deps Deps, skip func(err
 	var paths *router.Paths[*Behavior]
 	pageHandler := func(path string) http.Handler { return paths.Lookup(path).page }
 
-	var routes []router.PathRoute[*Behavior]
-	var def *Behavior
-	for _, cb := range cfg.Behaviors() {
-		pattern := "*"
-		if cb != cfg.DefaultCacheBehavior && cb.PathPattern != nil {
+	var (
+		routes  []router.PathRoute[*Behavior]
+		ordered []*Behavior
+	)
+	for i, cb := range cfg.Behaviors() {
+		pattern, index := "*", i
+		if cb == cfg.DefaultCacheBehavior {
+			index = -1
+		} else if cb.PathPattern != nil {
 			pattern = *cb.PathPattern
 		}
 		o := cfg.Origin(cb.TargetOriginID)
 		if o == nil {
 			return nil, fmt.Errorf("cache behavior %q: no origin %q", pattern, cb.TargetOriginID)
 		}
-		pol, err := pols.resolve(cb)
+		pol, refs, err := pols.resolve(cb)
 		if err != nil {
 			return nil, fmt.Errorf("cache behavior %q: %w", pattern, err)
 		}
@@ -264,76 +317,48 @@ func buildSite(d *portico.Distribution, pols *policies, deps Deps, skip func(err
 		if err != nil {
 			return nil, fmt.Errorf("cache behavior %q: origin %q: %w", pattern, o.ID, err)
 		}
-		headers, err := pols.responseHeaders(cb)
+		headers, err := pols.responseHeaders(cb, &refs)
 		if err != nil {
 			return nil, fmt.Errorf("cache behavior %q: %w", pattern, err)
 		}
 		allowed, _ := cb.Methods()
-		page := withViewerKey(&pol, deps.Cache.Handler(d.ID, cb, pol, proxy, httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses)))
+		page := deps.Cache.Handler(d.ID, cb, pol, proxy,
+			httpcache.WithCustomErrorResponses(cfg.CustomErrorResponses), httpcache.WithViewerHeaders())
 		b := &Behavior{
-			PathPattern:          pattern,
-			ViewerProtocolPolicy: cb.ViewerProtocolPolicy,
-			Handler:              respheaders.Wrap(headers, errorPages.Wrap(page, pageHandler)),
-			page:                 page,
-			allowed:              slices.Clone(allowed),
+			PathPattern:           pattern,
+			Index:                 index,
+			ViewerProtocolPolicy:  cb.ViewerProtocolPolicy,
+			Config:                cb,
+			Origin:                o,
+			Policy:                pol,
+			CachePolicy:           refs.cache,
+			OriginRequestPolicy:   refs.origin,
+			ResponseHeadersPolicy: refs.headers,
+			Handler:               respheaders.Wrap(headers, errorPages.Wrap(page, pageHandler)),
+			page:                  page,
+			allowed:               slices.Clone(allowed),
 		}
-		if cb == cfg.DefaultCacheBehavior {
-			def = b
-		} else {
+		ordered = append(ordered, b)
+		if index >= 0 {
 			routes = append(routes, router.PathRoute[*Behavior]{Pattern: pattern, Value: b})
 		}
 	}
-	paths = router.NewPaths(routes, def)
+	paths = router.NewPaths(routes, ordered[len(ordered)-1])
 	return &Site{
 		ID:         d.ID,
 		DomainName: router.CanonicalHost(d.DomainName),
 		behaviors:  paths,
+		ordered:    ordered,
 	}, nil
-}
-
-// withViewerKey returns next behind a handler that sets the CloudFront-*
-// headers that the cache key of pol names to the values the edge computes
-// for the request, replacing any the viewer sent: the cache keys on what
-// the origin is sent (see origin.ViewerHeaders), and a viewer cannot file
-// a response under another device's or protocol's key. It returns next
-// when the key names none.
-func withViewerKey(pol *portico.ResolvedPolicy, next http.Handler) http.Handler {
-	var names []string
-	if pol.Key.Headers.Mode == portico.SelectWhitelist {
-		for _, n := range pol.Key.Headers.Names {
-			if len(n) > len("Cloudfront-") && strings.EqualFold(n[:len("Cloudfront-")], "Cloudfront-") {
-				names = append(names, n)
-			}
-		}
-	}
-	if len(names) == 0 {
-		return next
-	}
-	return &viewerKey{next: next, headers: origin.NewViewerHeaders(names)}
-}
-
-type viewerKey struct {
-	next    http.Handler
-	headers origin.ViewerHeaders
-}
-
-func (k *viewerKey) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	kr := r.WithContext(r.Context()) // the caller's request is not changed
-	kr.Header = r.Header.Clone()
-	if kr.Header == nil {
-		kr.Header = make(http.Header)
-	}
-	k.headers.Replace(kr.Header, r)
-	k.next.ServeHTTP(w, kr)
 }
 
 // policies finds the cache, origin request and response headers policies
 // that cache behaviours name: the custom ones of a State, else AWS's
 // managed ones.
 type policies struct {
-	cache   map[string]*portico.CachePolicyConfig
-	origin  map[string]*portico.OriginRequestPolicyConfig
-	headers map[string]*portico.ResponseHeadersPolicyConfig
+	cache   map[string]*portico.CachePolicy
+	origin  map[string]*portico.OriginRequestPolicy
+	headers map[string]*portico.ResponseHeadersPolicy
 	// compiled holds the response headers policies compiled so far, so
 	// that behaviours naming the same one share it.
 	compiled map[string]*respheaders.Policy
@@ -341,49 +366,55 @@ type policies struct {
 
 func newPolicies(st *portico.State) *policies {
 	p := &policies{
-		cache:    make(map[string]*portico.CachePolicyConfig),
-		origin:   make(map[string]*portico.OriginRequestPolicyConfig),
-		headers:  make(map[string]*portico.ResponseHeadersPolicyConfig),
+		cache:    make(map[string]*portico.CachePolicy),
+		origin:   make(map[string]*portico.OriginRequestPolicy),
+		headers:  make(map[string]*portico.ResponseHeadersPolicy),
 		compiled: make(map[string]*respheaders.Policy),
 	}
 	// Managed first, so that a custom policy would win a (never expected)
 	// clash of IDs.
-	for _, cp := range portico.ManagedCachePolicies() {
-		p.cache[cp.ID] = &cp.Config
-	}
-	for _, op := range portico.ManagedOriginRequestPolicies() {
-		p.origin[op.ID] = &op.Config
-	}
-	for _, hp := range portico.ManagedResponseHeadersPolicies() {
-		p.headers[hp.ID] = &hp.Config
-	}
-	for i := range st.CachePolicies {
-		p.cache[st.CachePolicies[i].ID] = &st.CachePolicies[i].Config
-	}
-	for i := range st.OriginRequestPolicies {
-		p.origin[st.OriginRequestPolicies[i].ID] = &st.OriginRequestPolicies[i].Config
-	}
-	for i := range st.ResponseHeadersPolicies {
-		p.headers[st.ResponseHeadersPolicies[i].ID] = &st.ResponseHeadersPolicies[i].Config
-	}
+	index(p.cache, portico.ManagedCachePolicies())
+	index(p.origin, portico.ManagedOriginRequestPolicies())
+	index(p.headers, portico.ManagedResponseHeadersPolicies())
+	index(p.cache, st.CachePolicies)
+	index(p.origin, st.OriginRequestPolicies)
+	index(p.headers, st.ResponseHeadersPolicies)
 	return p
 }
 
+// index adds the policies of list to m by ID.
+func index[C any](m map[string]*portico.Policy[C], list []portico.Policy[C]) {
+	for i := range list {
+		m[list[i].ID] = &list[i]
+	}
+}
+
+// policyRefs are the policies a cache behaviour names.
+type policyRefs struct {
+	cache, origin, headers *PolicyRef
+}
+
+func refOf[C any](p *portico.Policy[C], name string) *PolicyRef {
+	return &PolicyRef{ID: p.ID, Name: name, Managed: p.Managed}
+}
+
 // responseHeaders returns the compiled response headers policy that cache
-// behaviour b names, nil if it names none, or why it cannot be served.
-func (p *policies) responseHeaders(b *portico.CacheBehavior) (*respheaders.Policy, error) {
+// behaviour b names, nil if it names none, or why it cannot be served. It
+// records the policy in refs.
+func (p *policies) responseHeaders(b *portico.CacheBehavior, refs *policyRefs) (*respheaders.Policy, error) {
 	id := deref(b.ResponseHeadersPolicyID)
 	if id == "" {
 		return nil, nil
 	}
+	hp := p.headers[id]
+	if hp == nil {
+		return nil, fmt.Errorf("no response headers policy %q", id)
+	}
+	refs.headers = refOf(hp, hp.Config.Name)
 	if c, ok := p.compiled[id]; ok {
 		return c, nil
 	}
-	cfg := p.headers[id]
-	if cfg == nil {
-		return nil, fmt.Errorf("no response headers policy %q", id)
-	}
-	c, err := respheaders.Compile(cfg)
+	c, err := respheaders.Compile(&hp.Config)
 	if err != nil {
 		return nil, fmt.Errorf("response headers policy %q: %w", id, err)
 	}
@@ -392,27 +423,33 @@ func (p *policies) responseHeaders(b *portico.CacheBehavior) (*respheaders.Polic
 }
 
 // resolve returns what cache behaviour b keys its cache on and forwards,
-// through the policies it names, or why it cannot be served.
-func (p *policies) resolve(b *portico.CacheBehavior) (portico.ResolvedPolicy, error) {
+// through the cache and origin request policies it names, which it
+// returns too, or why it cannot be served.
+func (p *policies) resolve(b *portico.CacheBehavior) (portico.ResolvedPolicy, policyRefs, error) {
 	var (
+		refs   policyRefs
 		cache  *portico.CachePolicyConfig
 		origin *portico.OriginRequestPolicyConfig
 	)
 	if id := deref(b.CachePolicyID); id != "" {
-		if cache = p.cache[id]; cache == nil {
-			return portico.ResolvedPolicy{}, fmt.Errorf("no cache policy %q", id)
+		cp := p.cache[id]
+		if cp == nil {
+			return portico.ResolvedPolicy{}, refs, fmt.Errorf("no cache policy %q", id)
 		}
+		cache, refs.cache = &cp.Config, refOf(cp, cp.Config.Name)
 	}
 	if id := deref(b.OriginRequestPolicyID); id != "" {
-		if origin = p.origin[id]; origin == nil {
-			return portico.ResolvedPolicy{}, fmt.Errorf("no origin request policy %q", id)
+		op := p.origin[id]
+		if op == nil {
+			return portico.ResolvedPolicy{}, refs, fmt.Errorf("no origin request policy %q", id)
 		}
+		origin, refs.origin = &op.Config, refOf(op, op.Config.Name)
 	}
 	pol, err := portico.ResolveBehavior(b, cache, origin)
 	if err != nil {
-		return portico.ResolvedPolicy{}, fmt.Errorf("resolving its policies: %w", err)
+		return portico.ResolvedPolicy{}, refs, fmt.Errorf("resolving its policies: %w", err)
 	}
-	return pol, nil
+	return pol, refs, nil
 }
 
 func deref(s *string) string {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,17 +48,18 @@ func TestBuild(t *testing.T) {
 		tests := []struct {
 			host string
 			want string // distribution ID, "" for none
+			name string // the name matched
 		}{
-			{"login.example.com", "E1"},
-			{"LOGIN.Example.com:443", "E1"},
-			{"www.example.org", "E1"},
-			{"e1.portico.localhost", "E1"},
-			{"off.example.com", ""}, // disabled distributions stop serving
-			{"e2.portico.localhost", ""},
-			{"e3.portico.localhost", ""}, // could not be built
-			{"e4.portico.localhost", "E4"},
-			{"unused.example.net", ""},
-			{"a.b.example.org", ""},
+			{"login.example.com", "E1", "login.example.com"},
+			{"LOGIN.Example.com.:443", "E1", "login.example.com"},
+			{"www.example.org", "E1", "*.example.org"},
+			{"E1.portico.localhost", "E1", "e1.portico.localhost"},
+			{"off.example.com", "", ""}, // disabled distributions stop serving
+			{"e2.portico.localhost", "", ""},
+			{"e3.portico.localhost", "", ""}, // could not be built
+			{"e4.portico.localhost", "E4", "e4.portico.localhost"},
+			{"unused.example.net", "", ""},
+			{"a.b.example.org", "", ""},
 		}
 		for _, tt := range tests {
 			site, ok := snap.Site(tt.host)
@@ -68,6 +70,13 @@ func TestBuild(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("Site(%q) = %q, want %q", tt.host, got, tt.want)
 			}
+			m, ok := snap.Match(tt.host)
+			if ok != (tt.want != "") || ok && (m.Site != site || m.Name != tt.name) {
+				t.Errorf("Match(%q) = %+v, %v; want %s by %q", tt.host, m, ok, tt.want, tt.name)
+			}
+		}
+		if allocs := testing.AllocsPerRun(100, func() { snap.Match("WWW.example.org:443") }); allocs != 0 {
+			t.Errorf("Match allocated %v times, want 0", allocs)
 		}
 	})
 
@@ -106,8 +115,15 @@ func TestBuild(t *testing.T) {
 			{"/api/users", "/api/*", "https-only", true},
 			{"/API/users", "*", "redirect-to-https", false},
 		}
+		all := site.Behaviors()
+		if len(all) != 2 || all[0].Index != 0 || all[0].PathPattern != "/api/*" || all[1].Index != -1 || all[1].PathPattern != "*" {
+			t.Fatalf("Behaviors() = %+v, want /api/* (0), then the default (-1)", all)
+		}
 		for _, tt := range tests {
 			b := site.Behavior(tt.path)
+			if !slices.Contains(all, b) {
+				t.Errorf("Behavior(%q) is not among Behaviors()", tt.path)
+			}
 			if b.PathPattern != tt.pattern || b.ViewerProtocolPolicy != tt.policy || b.Allows("POST") != tt.post {
 				t.Errorf("Behavior(%q) = %q, %s, POST allowed %v; want %q, %s, %v",
 					tt.path, b.PathPattern, b.ViewerProtocolPolicy, b.Allows("POST"), tt.pattern, tt.policy, tt.post)
