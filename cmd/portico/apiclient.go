@@ -7,14 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -52,38 +48,11 @@ func newAPIClient(f clientFlags, getenv func(string) string) (*apiClient, error)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, usageError{fmt.Sprintf("--api: %q is not host:port or an http(s) URL", f.api)}
 	}
-	creds, err := readCredentials(f.dataDir, getenv)
+	creds, _, err := readCredentials(f.dataDir, getenv)
 	if err != nil {
 		return nil, err
 	}
 	return &apiClient{base: base, creds: creds, http: &http.Client{Timeout: time.Minute}}, nil
-}
-
-// readCredentials returns the credentials the server accepts: from
-// PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, else from the
-// credentials file the server generated in its data directory dir. Unlike
-// serve, it never generates them.
-func readCredentials(dir string, getenv func(string) string) (credentials, error) {
-	id, secret := getenv("PORTICO_ACCESS_KEY_ID"), getenv("PORTICO_SECRET_ACCESS_KEY")
-	switch {
-	case id != "" && secret != "":
-		return credentials{id, secret}, nil
-	case id != "" || secret != "":
-		return credentials{}, usageError{"set both PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or neither"}
-	}
-	path := filepath.Join(dir, credentialsFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return credentials{}, fmt.Errorf("no credentials: set PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or pass --data with the server's data directory (%s does not exist)", path)
-	}
-	if err != nil {
-		return credentials{}, err
-	}
-	c, err := parseCredentials(b)
-	if err != nil {
-		return credentials{}, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return c, nil
 }
 
 // apiError is an error answer of the API.

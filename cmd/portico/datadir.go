@@ -39,26 +39,38 @@ type credentials struct {
 	AccessKeyID, SecretAccessKey string
 }
 
-// loadCredentials returns the credentials from the environment, or from the
-// data directory, generating them there on first use. generated reports
-// whether the file was written now.
-func loadCredentials(dir string, getenv func(string) string) (c credentials, path string, generated bool, err error) {
+// readCredentials returns the credentials the server accepts: from
+// PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, else from the
+// credentials file in the data directory dir, whose path it returns. The
+// error is fs.ErrNotExist when there is no such file; readCredentials
+// never generates one.
+func readCredentials(dir string, getenv func(string) string) (c credentials, path string, err error) {
 	id, secret := getenv("PORTICO_ACCESS_KEY_ID"), getenv("PORTICO_SECRET_ACCESS_KEY")
 	switch {
 	case id != "" && secret != "":
-		return credentials{id, secret}, "", false, nil
+		return credentials{id, secret}, "", nil
 	case id != "" || secret != "":
-		return c, "", false, usageError{"set both PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or neither"}
+		return c, "", usageError{"set both PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or neither"}
 	}
 	path = filepath.Join(dir, credentialsFile)
 	b, err := os.ReadFile(path)
-	if err == nil {
-		c, err = parseCredentials(b)
-		if err != nil {
-			return c, path, false, fmt.Errorf("reading %s: %w", path, err)
-		}
-		return c, path, false, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, path, fmt.Errorf("no credentials: set PORTICO_ACCESS_KEY_ID and PORTICO_SECRET_ACCESS_KEY, or pass --data with the server's data directory: %w", err)
 	}
+	if err != nil {
+		return c, path, err
+	}
+	if c, err = parseCredentials(b); err != nil {
+		return c, path, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return c, path, nil
+}
+
+// loadCredentials returns the credentials as readCredentials does,
+// generating them in the data directory on first use. generated reports
+// whether the file was written now.
+func loadCredentials(dir string, getenv func(string) string) (c credentials, path string, generated bool, err error) {
+	c, path, err = readCredentials(dir, getenv)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return c, path, false, err
 	}
@@ -89,6 +101,24 @@ func parseCredentials(b []byte) (credentials, error) {
 		return c, errors.New("no aws_access_key_id and aws_secret_access_key")
 	}
 	return c, nil
+}
+
+// checkDataDir refuses a data directory that its group or other users may
+// write to: they could replace the credentials or the edge's keys, or put
+// a socket of their own at handoff.sock for the next process to take its
+// listeners from.
+func checkDataDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("data directory %s may be written by other users (mode %#o); make it private first: chmod go-w %s", dir, perm, dir)
+	}
+	return nil
 }
 
 // loadAccountID returns the installation's account ID, generating it on

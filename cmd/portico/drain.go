@@ -24,7 +24,14 @@ const newConnGrace = 5 * time.Second
 // wait until no connection is being served or has just been accepted,
 // before Shutdown closes what is left. HTTP/2 connections are not tracked:
 // Shutdown ends them with GOAWAY, after which clients retry what the
-// server did not process.
+// server did not process. They are told apart at StateNew by the
+// protocol their TLS handshake negotiated, which is known then only
+// because edgeserver's TLS listener completes each handshake before
+// Accept returns the connection: a listener that returned connections
+// before their handshake (as tls.NewListener does) would have them
+// tracked as HTTP/1.x ones, and quiesce would wait for each HTTP/2
+// connection, busy until it closes, for the whole drain
+// (TestDrainSkipsHTTP2 guards this).
 type connDrain struct {
 	mu    sync.Mutex
 	conns map[net.Conn]connState

@@ -25,8 +25,8 @@ import (
 	"github.com/portico-edge/portico/internal/testpki"
 )
 
-// portico is one running `portico serve` process started by a test.
-type portico struct {
+// server is one running `portico serve` process started by a test.
+type server struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dataDir string
@@ -61,7 +61,7 @@ var listeningLine = regexp.MustCompile(`msg=listening api=(\S+) http=(\S+) https
 
 // startPortico runs the binary on dataDir with every listener on a free
 // loopback port, and waits until it says where it listens.
-func startPortico(t *testing.T, dataDir string, env []string, args ...string) *portico {
+func startPortico(t *testing.T, dataDir string, env []string, args ...string) *server {
 	t.Helper()
 	p := spawnPortico(t, dataDir, env, args...)
 	p.waitListening()
@@ -70,9 +70,9 @@ func startPortico(t *testing.T, dataDir string, env []string, args ...string) *p
 
 // spawnPortico starts the binary as startPortico does, without waiting for
 // it to listen: call waitListening for that.
-func spawnPortico(t *testing.T, dataDir string, env []string, args ...string) *portico {
+func spawnPortico(t *testing.T, dataDir string, env []string, args ...string) *server {
 	t.Helper()
-	p := &portico{t: t, dataDir: dataDir, logs: &testlog.Buffer{}, exited: make(chan struct{})}
+	p := &server{t: t, dataDir: dataDir, logs: &testlog.Buffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data", dataDir, "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--https", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, args...)
 	p.cmd = exec.Command(binary, all...)
@@ -105,7 +105,7 @@ func spawnPortico(t *testing.T, dataDir string, env []string, args ...string) *p
 
 // waitListening waits until p says where it listens, and records the
 // addresses.
-func (p *portico) waitListening() {
+func (p *server) waitListening() {
 	t := p.t
 	t.Helper()
 	select {
@@ -120,7 +120,7 @@ func (p *portico) waitListening() {
 }
 
 // kill sends sig and waits for the process to end.
-func (p *portico) kill(sig syscall.Signal) {
+func (p *server) kill(sig syscall.Signal) {
 	select {
 	case <-p.exited:
 		return

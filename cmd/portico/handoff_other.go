@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // requestHandOff finds no serving process outside Linux, where the
@@ -22,6 +23,9 @@ func offerListeners(string, []namedListener, *slog.Logger) (*handOffServer, erro
 
 // Taken is never ready outside Linux.
 func (s *handOffServer) Taken() <-chan struct{} { return nil }
+
+// WaitServing has no process to wait for outside Linux.
+func (s *handOffServer) WaitServing(context.Context, time.Duration) error { return nil }
 
 // Close does nothing outside Linux.
 func (s *handOffServer) Close() error { return nil }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+	"github.com/portico-edge/portico/internal/dnsserver"
 	"github.com/portico-edge/portico/internal/testlog"
 )
 
@@ -31,7 +33,7 @@ func TestHandOffKeepsQueuedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	srv, err := offerListeners(filepath.Join(dir, handoffFile), []namedListener{{"http", old}}, log)
+	srv, err := offerListeners(filepath.Join(dir, handoffFile), []namedListener{{name: "http", ln: old}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +55,13 @@ func TestHandOffKeepsQueuedConnections(t *testing.T) {
 		conns = append(conns, c)
 	}
 
-	lns, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
-		[]listenSpec{{"http", old.Addr().String()}, {"https", "127.0.0.1:0"}})
+	acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
+		[]listenSpec{{"http", old.Addr().String()}, {"https", "127.0.0.1:0"}}, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer acq.from.end()
+	lns := acq.lns
 	defer lns[0].Close()
 	defer lns[1].Close()
 	select {
@@ -124,11 +128,14 @@ func TestHandOffWithoutServingProcess(t *testing.T) {
 				ln.SetUnlinkOnClose(false)
 				ln.Close()
 			}
-			lns, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{}, []listenSpec{{"http", "127.0.0.1:0"}})
+			acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{}, []listenSpec{{"http", "127.0.0.1:0"}}, "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			lns[0].Close()
+			acq.lns[0].Close()
+			if acq.from != nil || acq.dnsUDP != nil {
+				t.Errorf("acquired %+v from no serving process", acq)
+			}
 			// The next server replaces the stale socket.
 			srv, err := offerListeners(filepath.Join(dir, handoffFile), nil, log)
 			if err != nil {
@@ -156,14 +163,14 @@ func TestHandOffKeepsListenersWhenNotConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	srv, err := offerListeners(filepath.Join(dir, handoffFile), []namedListener{{"http", old}}, log)
+	srv, err := offerListeners(filepath.Join(dir, handoffFile), []namedListener{{name: "http", ln: old}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
 
 	_, err = acquireListeners(context.Background(), log, dir, net.ListenConfig{},
-		[]listenSpec{{"http", old.Addr().String()}, {"https", taken.Addr().String()}})
+		[]listenSpec{{"http", old.Addr().String()}, {"https", taken.Addr().String()}}, "")
 	if err == nil || !strings.Contains(err.Error(), "--https") {
 		t.Fatalf("acquireListeners with a taken port: err = %v, want a --https error", err)
 	}
@@ -172,11 +179,12 @@ func TestHandOffKeepsListenersWhenNotConfirmed(t *testing.T) {
 		t.Fatal("the serving process was told its listeners were taken")
 	default:
 	}
-	lns, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{}, []listenSpec{{"http", old.Addr().String()}})
+	acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{}, []listenSpec{{"http", old.Addr().String()}}, "")
 	if err != nil {
 		t.Fatalf("a second hand-off: %v", err)
 	}
-	defer lns[0].Close()
+	defer acq.from.end()
+	defer acq.lns[0].Close()
 	select {
 	case <-srv.Taken():
 	case <-time.After(10 * time.Second):
@@ -184,8 +192,151 @@ func TestHandOffKeepsListenersWhenNotConfirmed(t *testing.T) {
 	}
 }
 
+// TestHandOffDNS hands a DNS server's UDP and TCP sockets over along with a
+// TCP listener: the next server answers on the very same sockets, and the
+// old process learns when it serves, or that it went away without serving.
+func TestHandOffDNS(t *testing.T) {
+	soa := new(dns.Msg).SetQuestion("portico.localhost.", dns.TypeSOA)
+	ask := func(t *testing.T, network, addr string) {
+		t.Helper()
+		c := &dns.Client{Net: network, Timeout: 5 * time.Second}
+		r, _, err := c.Exchange(soa, addr)
+		if err != nil {
+			t.Fatalf("%s query: %v", network, err)
+		}
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("%s query: %s with %v", network, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+	}
+	noNames := func() dnsserver.Names { return nil }
+	for _, serves := range []bool{true, false} {
+		t.Run(fmt.Sprintf("serves %v", serves), func(t *testing.T) {
+			dir := t.TempDir()
+			log := slog.New(slog.DiscardHandler)
+			old := &dnsserver.Server{Names: noNames}
+			addr, err := old.Listen("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go old.Serve()
+			defer old.Shutdown(context.Background())
+			api, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer api.Close()
+			udp, tcp := old.Sockets()
+			srv, err := offerListeners(filepath.Join(dir, handoffFile),
+				[]namedListener{{name: "api", ln: api}, {name: dnsRole, pc: udp}, {name: dnsRole, ln: tcp}}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+
+			acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
+				[]listenSpec{{"api", api.Addr().String()}}, "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer acq.from.end()
+			defer acq.lns[0].Close()
+			if acq.dnsUDP == nil || acq.dnsTCP == nil {
+				t.Fatalf("the DNS sockets were not taken: %v, %v", acq.dnsUDP, acq.dnsTCP)
+			}
+			if acq.dnsUDP.LocalAddr().String() != addr.String() || acq.dnsTCP.Addr().String() != addr.String() {
+				t.Errorf("DNS sockets on %s and %s, want the old ones' %s", acq.dnsUDP.LocalAddr(), acq.dnsTCP.Addr(), addr)
+			}
+			select {
+			case <-srv.Taken():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the old server was not told that its listeners were taken")
+			}
+			waited := make(chan error, 1)
+			go func() { waited <- srv.WaitServing(context.Background(), time.Minute) }()
+
+			next := &dnsserver.Server{Names: noNames}
+			if err := next.ListenOn(acq.dnsUDP, acq.dnsTCP); err != nil {
+				t.Fatal(err)
+			}
+			go next.Serve()
+			defer next.Shutdown(context.Background())
+			select {
+			case err := <-waited:
+				t.Fatalf("WaitServing returned %v before the new server said it serves", err)
+			default:
+			}
+			if serves {
+				if err := acq.from.serving(); err != nil {
+					t.Fatalf("serving: %v", err)
+				}
+			} else {
+				acq.from.end()
+			}
+			select {
+			case err := <-waited:
+				if serves && err != nil {
+					t.Errorf("WaitServing = %v after the new server said it serves", err)
+				}
+				if !serves && err == nil {
+					t.Error("WaitServing = nil after the new process went away without serving")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("WaitServing did not return")
+			}
+
+			// With the old server stopped, the new one answers on the
+			// same address.
+			if err := old.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ask(t, "udp", addr.String())
+			ask(t, "tcp", addr.String())
+		})
+	}
+}
+
+// TestHandOffDNSElsewhere: DNS sockets offered for another address than
+// the one asked for are not taken, and the other listeners still are.
+func TestHandOffDNSElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	old := &dnsserver.Server{Names: func() dnsserver.Names { return nil }}
+	addr, err := old.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Shutdown(context.Background())
+	api, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	udp, tcp := old.Sockets()
+	srv, err := offerListeners(filepath.Join(dir, handoffFile),
+		[]namedListener{{name: "api", ln: api}, {name: dnsRole, pc: udp}, {name: dnsRole, ln: tcp}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	elsewhere := freePort(t)
+	acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
+		[]listenSpec{{"api", api.Addr().String()}}, elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acq.from.end()
+	defer acq.lns[0].Close()
+	if acq.dnsUDP != nil || acq.dnsTCP != nil {
+		t.Errorf("took DNS sockets on %s for --dns %s", addr, elsewhere)
+	}
+	if acq.lns[0].Addr().String() != api.Addr().String() || acq.from == nil {
+		t.Errorf("the api listener was not taken: %s", acq.lns[0].Addr())
+	}
+}
+
 func TestSameAddress(t *testing.T) {
 	tcp := func(s string) net.Addr { a, _ := net.ResolveTCPAddr("tcp", s); return a }
+	udp := func(s string) net.Addr { a, _ := net.ResolveUDPAddr("udp", s); return a }
 	tests := []struct {
 		want string
 		have net.Addr
@@ -203,6 +354,11 @@ func TestSameAddress(t *testing.T) {
 		{":8080", tcp("127.0.0.1:8080"), false},
 		{"no port", tcp("127.0.0.1:8080"), false},
 		{"127.0.0.1:8080", &net.UnixAddr{Name: "/x", Net: "unix"}, false},
+		{"127.0.0.1:8053", udp("127.0.0.1:8053"), true},
+		{"127.0.0.1:0", udp("127.0.0.1:8053"), true},
+		{":domain", udp("[::]:53"), true},
+		{"127.0.0.1:8054", udp("127.0.0.1:8053"), false},
+		{"127.0.0.2:8053", udp("127.0.0.1:8053"), false},
 	}
 	for _, tt := range tests {
 		if got := sameAddress(tt.want, tt.have); got != tt.same {

@@ -8,8 +8,8 @@ import (
 
 // reusePort sets SO_REUSEPORT on a socket before it is bound, so that a
 // second portico process can bind the same address while this one drains:
-// the restart procedure of the README when the listeners are not handed
-// over (see handoff.go), and the DNS server's, whose sockets never are.
+// the restart procedure of the README when no process hands its sockets
+// over (see handoff.go).
 func reusePort(_, _ string, c syscall.RawConn) error {
 	var sockErr error
 	err := c.Control(func(fd uintptr) {

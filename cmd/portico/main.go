@@ -4,12 +4,14 @@
 //
 // Restarting: start the new `portico serve` with the same data directory
 // while the old one runs. The old process hands over its listening
-// sockets (API, HTTP, HTTPS) through the unix socket handoff.sock in the
-// data directory, so the two share one accept queue and no waiting
-// connection is dropped; it then drains and exits, releasing the store,
-// and the new process loads the configuration and starts accepting (see
-// handoff.go and the README). Without a process to take over from, the
-// listeners are bound anew, with SO_REUSEPORT on Linux.
+// sockets (API, HTTP, HTTPS, DNS) through the unix socket handoff.sock in
+// the data directory, so the two share their queues and no waiting
+// connection or query is dropped; it then drains and releases the store,
+// and the new process loads the configuration and starts serving, at
+// which the old one exits. If the new process fails before it serves, the
+// old one serves again on the same sockets (see handoff.go and the
+// README). Without a process to take over from, the listeners are bound
+// anew, with SO_REUSEPORT on Linux.
 //
 // This is the only package that reads flags and the environment or calls
 // os.Exit; everything else receives its configuration as arguments.

@@ -13,16 +13,21 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/cfapi"
+	"github.com/portico-edge/portico/internal/control"
 )
 
 // purgeWait bounds how long `portico purge --wait` waits for Completed.
 const purgeWait = 5 * time.Minute
 
-// statusCompleted is the Status of an invalidation every edge has carried
-// out (portico.StatusCompleted; the package's name is taken here by the
-// tests' portico type).
-const statusCompleted = "Completed"
+// Pauses between the polls of `portico purge --wait`: the first, doubled
+// after each poll up to the last. (GetInvalidation itself waits a few
+// seconds for the edges, but need not.)
+const (
+	minPollPause = 200 * time.Millisecond
+	maxPollPause = 2 * time.Second
+)
 
 // purgeCommand runs `portico purge --distribution ID [--soft] [--tag T]...
 // [path...]`: it creates an invalidation, with Portico's purge extension
@@ -69,9 +74,9 @@ meanwhile, as their Cache-Control allows). Also 'portico cache purge'.
 		rand.Read(b[:])
 		*ref = "portico-purge-" + hex.EncodeToString(b[:])
 	}
-	body, err := purgeDocument(*ref, paths, tags, *soft)
+	body, err := cfapi.EncodeInvalidationBatch(control.InvalidationBatch{CallerReference: *ref, Paths: paths, Tags: tags, Soft: *soft})
 	if err != nil {
-		return err
+		return fmt.Errorf("purge: %w", err)
 	}
 	client, err := newAPIClient(cf, getenv)
 	if err != nil {
@@ -91,78 +96,42 @@ meanwhile, as their Cache-Control allows). Also 'portico cache purge'.
 		kind = "soft purge"
 	}
 	fmt.Fprintf(stdout, "Invalidation %s (%s of %d path(s) and %d tag(s) on %s): %s\n", inv.ID, kind, len(paths), len(tags), *dist, inv.Status)
-	if !*wait || inv.Status == statusCompleted {
+	if !*wait || inv.Status == portico.StatusCompleted {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, purgeWait)
-	defer cancel()
-	for inv.Status != statusCompleted {
-		// GetInvalidation itself waits a few seconds for the edges.
-		out, err := client.do(ctx, http.MethodGet, path+"/"+url.PathEscape(inv.ID), nil, nil)
-		if err != nil {
-			return fmt.Errorf("purge: waiting for %s: %w", inv.ID, err)
-		}
-		if inv, err = parseInvalidation(out); err != nil {
-			return err
-		}
+	if inv, err = waitCompleted(ctx, client, path, inv.ID); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "Invalidation %s: %s\n", inv.ID, inv.Status)
 	return nil
 }
 
-// purgeBatch is a CreateInvalidation request with Portico's purge
-// extension (see package cfapi).
-type purgeBatch struct {
-	XMLName xml.Name `xml:"http://cloudfront.amazonaws.com/doc/2020-05-31/ InvalidationBatch"`
-	Paths   struct {
-		Quantity int `xml:"Quantity"`
-		// A pointer: encoding/xml writes an empty Items for an empty
-		// "Items>Path" slice.
-		Items *pathItems `xml:"Items"`
-	} `xml:"Paths"`
-	CallerReference string        `xml:"CallerReference"`
-	Purge           *purgeElement `xml:"https://portico.dev/2026/purge PorticoPurge"`
-}
-
-// pathItems is the Items element of Paths.
-type pathItems struct {
-	Path []string `xml:"Path"`
-}
-
-// purgeElement is the PorticoPurge element.
-type purgeElement struct {
-	Mode string     `xml:"Mode"`
-	Tags *purgeTags `xml:"Tags"`
-}
-
-type purgeTags struct {
-	Quantity int      `xml:"Quantity"`
-	Items    []string `xml:"Items>Tag"`
-}
-
-// purgeDocument returns the InvalidationBatch document of a purge: a plain
-// CloudFront batch for a hard purge of paths, with the PorticoPurge element
-// for tags or a soft purge.
-func purgeDocument(ref string, paths, tags []string, soft bool) ([]byte, error) {
-	b := purgeBatch{CallerReference: ref}
-	b.Paths.Quantity = len(paths)
-	if len(paths) > 0 {
-		b.Paths.Items = &pathItems{Path: paths}
-	}
-	if soft || len(tags) > 0 {
-		b.Purge = &purgeElement{Mode: cfapi.ModeHard}
-		if soft {
-			b.Purge.Mode = cfapi.ModeSoft
+// waitCompleted polls the invalidation id, whose distribution's
+// invalidations are at path, until it is Completed, at most purgeWait,
+// pausing between polls from minPollPause doubling up to maxPollPause.
+func waitCompleted(ctx context.Context, client *apiClient, path, id string) (*invalidation, error) {
+	ctx, cancel := context.WithTimeout(ctx, purgeWait)
+	defer cancel()
+	pause := minPollPause
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("purge: waiting for %s: %w", id, ctx.Err())
 		}
-		if len(tags) > 0 {
-			b.Purge.Tags = &purgeTags{Quantity: len(tags), Items: tags}
+		out, err := client.do(ctx, http.MethodGet, path+"/"+url.PathEscape(id), nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("purge: waiting for %s: %w", id, err)
 		}
+		inv, err := parseInvalidation(out)
+		if err != nil || inv.Status == portico.StatusCompleted {
+			return inv, err
+		}
+		pause = min(2*pause, maxPollPause)
+		timer.Reset(pause)
 	}
-	out, err := xml.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("purge: encoding the request: %w", err)
-	}
-	return append([]byte(xml.Header), out...), nil
 }
 
 // invalidation is what purge reads of an Invalidation answer.
@@ -171,10 +140,14 @@ type invalidation struct {
 	Status string `xml:"Status"`
 }
 
+// parseInvalidation reads an Invalidation answer, which must have an Id.
 func parseInvalidation(body []byte) (*invalidation, error) {
 	var inv invalidation
-	if err := xml.Unmarshal(body, &inv); err != nil || inv.ID == "" {
-		return nil, fmt.Errorf("purge: the API's answer is not an Invalidation: %v", err)
+	if err := xml.Unmarshal(body, &inv); err != nil {
+		return nil, fmt.Errorf("purge: the API's answer is not an Invalidation: %w", err)
+	}
+	if inv.ID == "" {
+		return nil, errors.New("purge: the API's answer is not an Invalidation: it has no Id")
 	}
 	return &inv, nil
 }

@@ -1,46 +1,103 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/portico-edge/portico"
 	"github.com/portico-edge/portico/internal/cfapi"
 )
 
-func TestPurgeDocument(t *testing.T) {
-	ns := `xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"`
-	ext := `<PorticoPurge xmlns="` + cfapi.PurgeNamespace + `">`
+func TestParseInvalidation(t *testing.T) {
 	tests := []struct {
-		name        string
-		paths, tags []string
-		soft        bool
-		want        string
+		name, body string
+		wantID     string
+		wantErr    string
 	}{
-		{"paths: CloudFront's own batch", []string{"/a", "/b*"}, nil, false,
-			`<InvalidationBatch ` + ns + `><Paths><Quantity>2</Quantity><Items><Path>/a</Path><Path>/b*</Path></Items></Paths><CallerReference>r</CallerReference></InvalidationBatch>`},
-		{"soft paths", []string{"/a"}, nil, true,
-			`<InvalidationBatch ` + ns + `><Paths><Quantity>1</Quantity><Items><Path>/a</Path></Items></Paths><CallerReference>r</CallerReference>` +
-				ext + `<Mode>soft</Mode></PorticoPurge></InvalidationBatch>`},
-		{"tags only", nil, []string{"t&1", "t2"}, false,
-			`<InvalidationBatch ` + ns + `><Paths><Quantity>0</Quantity></Paths><CallerReference>r</CallerReference>` +
-				ext + `<Mode>hard</Mode><Tags><Quantity>2</Quantity><Items><Tag>t&amp;1</Tag><Tag>t2</Tag></Items></Tags></PorticoPurge></InvalidationBatch>`},
+		{"an Invalidation", `<?xml version="1.0"?><Invalidation xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Id>I1</Id><Status>InProgress</Status></Invalidation>`, "I1", ""},
+		{"no Id", `<Invalidation><Status>Completed</Status></Invalidation>`, "", "it has no Id"},
+		{"not XML", `{"Id":"I1"}`, "", "not an Invalidation: EOF"},
+		{"empty", ``, "", "not an Invalidation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := purgeDocument("r", tt.paths, tt.tags, tt.soft)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + tt.want; string(got) != want {
-				t.Errorf("document =\n%s\nwant\n%s", got, want)
+			inv, err := parseInvalidation([]byte(tt.body))
+			switch {
+			case tt.wantErr == "" && (err != nil || inv.ID != tt.wantID):
+				t.Errorf("parseInvalidation = %+v, %v; want Id %s", inv, err, tt.wantID)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "<nil>")):
+				t.Errorf("parseInvalidation = %+v, %v; want an error saying %q", inv, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// invalidationAPI answers GetInvalidation for I1: InProgress until the
+// pending polls are done, Completed after. It counts the polls.
+type invalidationAPI struct {
+	pending int
+	polls   atomic.Int64
+}
+
+func (a *invalidationAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status := "InProgress"
+	if n := a.polls.Add(1); a.pending >= 0 && n > int64(a.pending) {
+		status = "Completed"
+	}
+	if r.Method != http.MethodGet || r.URL.Path != cfapi.Prefix+"distribution/E1/invalidation/I1" {
+		http.NotFound(w, r)
+		return
+	}
+	fmt.Fprintf(w, `<Invalidation><Id>I1</Id><Status>%s</Status></Invalidation>`, status)
+}
+
+// TestWaitCompleted checks that --wait polls until Completed, and pauses
+// between polls: within a second, it asks at most three times.
+func TestWaitCompleted(t *testing.T) {
+	env := func(k string) string {
+		return map[string]string{"PORTICO_ACCESS_KEY_ID": "a", "PORTICO_SECRET_ACCESS_KEY": "b"}[k]
+	}
+	const path = cfapi.Prefix + "distribution/E1/invalidation"
+
+	api := &invalidationAPI{pending: 2}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	client, err := newAPIClient(clientFlags{api: srv.URL}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := waitCompleted(t.Context(), client, path, "I1")
+	if err != nil || inv.Status != portico.StatusCompleted || api.polls.Load() != 3 {
+		t.Errorf("waitCompleted = %+v, %v after %d polls; want Completed after 3", inv, err, api.polls.Load())
+	}
+
+	never := &invalidationAPI{pending: -1}
+	srv = httptest.NewServer(never)
+	t.Cleanup(srv.Close)
+	if client, err = newAPIClient(clientFlags{api: srv.URL}, env); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := waitCompleted(ctx, client, path, "I1"); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for I1") {
+		t.Errorf("waitCompleted on an invalidation that never completes: %v, want the deadline", err)
+	}
+	// Polls come after 200 ms, then 400 ms more, then 800 ms more.
+	if n := never.polls.Load(); n < 1 || n > 3 {
+		t.Errorf("%d polls in a second, want 1 to 3", n)
 	}
 }
 
@@ -86,21 +143,36 @@ func TestReadCredentials(t *testing.T) {
 			return ""
 		}
 	}
-	if c, err := readCredentials(dir, env("PORTICO_ACCESS_KEY_ID", "ENVID", "PORTICO_SECRET_ACCESS_KEY", "ENVSECRET")); err != nil || c != (credentials{"ENVID", "ENVSECRET"}) {
-		t.Errorf("from the environment: %+v, %v", c, err)
+	if c, path, err := readCredentials(dir, env("PORTICO_ACCESS_KEY_ID", "ENVID", "PORTICO_SECRET_ACCESS_KEY", "ENVSECRET")); err != nil || c != (credentials{"ENVID", "ENVSECRET"}) || path != "" {
+		t.Errorf("from the environment: %+v, %q, %v", c, path, err)
 	}
-	if c, err := readCredentials(dir, env()); err != nil || c != (credentials{"FILEID", "FILESECRET"}) {
-		t.Errorf("from the data directory: %+v, %v", c, err)
+	if c, path, err := readCredentials(dir, env()); err != nil || c != (credentials{"FILEID", "FILESECRET"}) || path != filepath.Join(dir, credentialsFile) {
+		t.Errorf("from the data directory: %+v, %q, %v", c, path, err)
 	}
-	if _, err := readCredentials(dir, env("PORTICO_ACCESS_KEY_ID", "ENVID")); !errors.As(err, new(usageError)) {
+	if _, _, err := readCredentials(dir, env("PORTICO_ACCESS_KEY_ID", "ENVID")); !errors.As(err, new(usageError)) {
 		t.Errorf("half the environment: %v, want a usage error", err)
 	}
 	empty := t.TempDir()
-	if _, err := readCredentials(empty, env()); err == nil || !strings.Contains(err.Error(), "no credentials") {
+	if _, _, err := readCredentials(empty, env()); err == nil || !strings.Contains(err.Error(), "no credentials") || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("no credentials anywhere: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(empty, credentialsFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("readCredentials generated a credentials file: %v", err)
+	}
+
+	// The server generates them once, then reads them as clients do.
+	c, path, generated, err := loadCredentials(empty, env())
+	if err != nil || !generated || path != filepath.Join(empty, credentialsFile) || c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		t.Fatalf("loadCredentials on an empty directory = %+v, %q, %v, %v; want new credentials in %s", c, path, generated, err, credentialsFile)
+	}
+	if again, _, generated, err := loadCredentials(empty, env()); err != nil || generated || again != c {
+		t.Errorf("loadCredentials again = %+v, %v, %v; want the same, read", again, generated, err)
+	}
+	if read, _, err := readCredentials(empty, env()); err != nil || read != c {
+		t.Errorf("readCredentials after loadCredentials = %+v, %v; want the generated ones", read, err)
+	}
+	if _, _, generated, err := loadCredentials(empty, env("PORTICO_SECRET_ACCESS_KEY", "x")); generated || !errors.As(err, new(usageError)) {
+		t.Errorf("loadCredentials with half the environment: generated %v, %v; want a usage error", generated, err)
 	}
 }
 

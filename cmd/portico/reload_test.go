@@ -35,7 +35,7 @@ const secondDomain = "b.example.com"
 // edgeFixture is a running portico with an HTTPS origin it trusts and a
 // viewer certificate for customDomain and secondDomain imported into ACM.
 type edgeFixture struct {
-	p        *portico
+	p        *server
 	args     []string // what the process was started with
 	env      []string
 	dataDir  string

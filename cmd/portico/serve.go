@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -32,6 +33,7 @@ import (
 	"github.com/portico-edge/portico/internal/origin"
 	"github.com/portico-edge/portico/internal/sigv4"
 	"github.com/portico-edge/portico/internal/snapshot"
+	"github.com/portico-edge/portico/internal/store/boltstore"
 )
 
 // serveConfig is the command line of `portico serve`.
@@ -139,6 +141,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	if err := checkDataDir(cfg.dataDir); err != nil {
+		return err
+	}
+	// What can fail without the store fails here, before this process
+	// takes the listeners of one that serves (see serveOn for the rest).
+	if cfg.cacheDisk > 0 {
+		if err := os.MkdirAll(filepath.Join(cfg.dataDir, cacheDir), 0o700); err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+	}
 	creds, credsPath, generated, err := loadCredentials(cfg.dataDir, getenv)
 	if err != nil {
 		return err
@@ -155,37 +167,88 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	log.Info("heap limit set", "cache_memory", cfg.cacheBytes, "limit", limitHeap(cfg.cacheBytes, getenv("GOMEMLIMIT")))
 	// Restarting without dropping requests (see the README and
 	// handoff.go): a process serving from the same data directory hands
-	// over its listening sockets, so both share one accept queue and no
-	// connection waiting in it is lost; it then drains and exits. Without
-	// one, the TCP listeners are bound anew, with SO_REUSEPORT so that a
-	// process restarted by SIGTERM instead can still bind them alongside
-	// the old one. Either way nothing is accepted until the configuration
-	// is loaded: connections wait in the accept queue. The store is locked
-	// by the old process until it has drained and exited, so openStore
-	// waits for it up to --store-wait (a signal stops the wait). A port
-	// taken by a process without SO_REUSEPORT still fails the start-up
-	// with one clear line and exit code 1.
+	// over its listening sockets, DNS ones included, so both share one
+	// accept queue (one receive queue for DNS over UDP) and nothing
+	// waiting in it is lost; it then drains, and answers DNS until this
+	// process serves, or serves again if this one fails to start: its
+	// exit ends the exchange. Without one, the TCP listeners are bound
+	// anew, with SO_REUSEPORT so that a process restarted by SIGTERM
+	// instead can still bind them alongside the old one. Either way nothing is
+	// accepted, nor read, until the configuration is loaded: connections
+	// and queries wait in the sockets' queues. The store is locked by the
+	// old process until it has drained, so openStore waits for it up to
+	// --store-wait (a signal stops the wait). A port taken by a process
+	// without SO_REUSEPORT still fails the start-up with one clear line
+	// and exit code 1.
 	lc := net.ListenConfig{Control: reusePort}
-	lns, err := acquireListeners(ctx, log, cfg.dataDir, lc, []listenSpec{
+	acq, err := acquireListeners(ctx, log, cfg.dataDir, lc, []listenSpec{
 		{"api", cfg.apiAddr}, {"http", cfg.httpAddr}, {"https", cfg.httpsAddr},
-	})
+	}, cfg.dnsAddr)
 	if err != nil {
 		return err
 	}
-	apiLn, httpLn, httpsLn := lns[0], lns[1], lns[2]
+	s := &startup{cfg: cfg, log: log, lc: lc, creds: creds, credsPath: credsPath, generated: generated,
+		accountID: accountID, edgeCert: edgeCert, edgeCAPath: edgeCAPath, roots: roots, stdout: stdout}
+	for resumed := false; ; resumed = true {
+		resume, err := serveOn(ctx, s, acq)
+		if resumed && errors.Is(err, boltstore.ErrInUse) {
+			// The new process was only slow, and took the store after
+			// all: it serves on the same sockets.
+			log.Warn("the new process holds the store: leaving the sockets to it", "err", err)
+			return nil
+		}
+		if resume == nil {
+			return err
+		}
+		acq = resume
+	}
+}
+
+// startup is what serve prepares, once, before it acquires the listeners.
+type startup struct {
+	cfg        *serveConfig
+	log        *slog.Logger
+	lc         net.ListenConfig // for the sockets not handed over
+	creds      credentials
+	credsPath  string // where creds are kept; "" when from the environment
+	generated  bool   // whether creds were generated now
+	accountID  string
+	edgeCert   *tls.Certificate
+	edgeCAPath string
+	roots      *x509.CertPool // trusted for origin TLS
+	stdout     io.Writer
+}
+
+// serveOn opens the store and serves on the sockets that acq holds until
+// ctx is done, or a server fails, or it has handed them over to a new
+// process; then it drains, and closes them. If that process fails to
+// start, serveOn returns resume, duplicates of the sockets that it kept,
+// to serve on them again (see hold).
+func serveOn(ctx context.Context, s *startup, acq *acquired) (resume *acquired, err error) {
+	cfg, log, lc := s.cfg, s.log, s.lc
+	creds, accountID, edgeCert, roots := s.creds, s.accountID, s.edgeCert, s.roots
+	apiLn, httpLn, httpsLn := acq.lns[0], acq.lns[1], acq.lns[2]
 	defer apiLn.Close()
 	defer httpLn.Close()
 	defer httpsLn.Close()
+	if acq.dnsUDP != nil { // the DNS server's from ListenOn on, which closes them first
+		defer acq.dnsUDP.Close()
+		defer acq.dnsTCP.Close()
+	}
+	// Until this process serves, or fails to: then the previous one stops
+	// answering DNS, or serves again.
+	defer acq.from.end()
 	log.Info("bound; opening the store", "wait", cfg.storeWait)
 	st, err := openStore(ctx, filepath.Join(cfg.dataDir, storeFile), cfg.storeWait)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("stopped while waiting for the store")
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
 	defer st.Close()
 
@@ -203,7 +266,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	// Data plane.
-	log.Info("heap limit set", "cache_memory", cfg.cacheBytes, "limit", limitHeap(cfg.cacheBytes, getenv("GOMEMLIMIT")))
 	cacheCfg := httpcache.Config{MaxBytes: cfg.cacheBytes, Logger: log}
 	if cfg.cacheDisk > 0 {
 		// Under the data directory, whose store lock keeps a second process
@@ -212,7 +274,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cache, err := httpcache.Open(cacheCfg)
 	if err != nil {
-		return fmt.Errorf("cache: %w", err)
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	defer cache.Close() // after the listeners drain: background refreshes end, queued disk writes land
 	transports := origin.NewTransports(roots, log)
@@ -246,9 +308,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	edgeHTTP, edgeHTTPS := edge.HTTPServer(), edge.HTTPSServer()
 	dns := &dnsserver.Server{Zone: cfg.edgeDomain, Addrs: cfg.publicIPs, Names: currentNames(watcher), Log: log, ListenConfig: lc}
-	dnsAddr, err := dns.Listen(cfg.dnsAddr)
+	// The sockets handed over, or else new ones: bound only now, with the
+	// store, since with SO_REUSEPORT the kernel would share queries out to
+	// a new socket that nothing reads while the old process drains.
+	var dnsAddr net.Addr
+	if acq.dnsUDP != nil {
+		dnsAddr, err = acq.dnsUDP.LocalAddr(), dns.ListenOn(acq.dnsUDP, acq.dnsTCP)
+	} else {
+		dnsAddr, err = dns.Listen(cfg.dnsAddr)
+	}
 	if err != nil {
-		return fmt.Errorf("--dns: %w", err)
+		return nil, fmt.Errorf("--dns: %w", err)
 	}
 
 	// Control plane.
@@ -294,7 +364,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	// The edge starts serving once the stored configuration is loaded.
+	// The edge starts serving once the stored configuration is loaded; so
+	// does DNS, which would otherwise answer SERVFAIL meanwhile.
 	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatching()
 	watchDone := make(chan error, 1)
@@ -302,9 +373,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	select {
 	case <-watcher.Loaded():
 	case err := <-watchDone:
-		return fmt.Errorf("loading configuration: %w", err)
+		return nil, fmt.Errorf("loading configuration: %w", err)
 	case <-ctx.Done():
-		return nil
+		return nil, nil
 	}
 
 	var drain connDrain
@@ -332,27 +403,44 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	goServe("http", func() error { return edgeHTTP.Serve(edge.Listener(httpLn)) })
 	goServe("https", func() error { return edgeHTTPS.Serve(edge.TLSListener(httpsLn)) })
 	goServe("dns", dns.Serve)
+	if err := acq.from.serving(); err != nil {
+		log.Warn("listener hand-off: the previous process was not told that this one serves; it stops answering DNS anyway", "err", err)
+	}
 
-	printBanner(stdout, cfg, apiLn.Addr(), httpLn.Addr(), httpsLn.Addr(), dnsAddr, credsPath, generated, edgeCAPath)
+	printBanner(s.stdout, cfg, apiLn.Addr(), httpLn.Addr(), httpsLn.Addr(), dnsAddr, s.credsPath, s.generated, s.edgeCAPath)
 	log.Info("listening", "api", apiLn.Addr().String(), "http", httpLn.Addr().String(),
 		"https", httpsLn.Addr().String(), "dns", dnsAddr.String())
 
 	// The next process started on this data directory takes the
-	// listeners from here; this one then drains and exits.
-	handOff, err := offerListeners(filepath.Join(cfg.dataDir, handoffFile),
-		[]namedListener{{"api", apiLn}, {"http", httpLn}, {"https", httpsLn}}, log)
+	// listeners from here; this one then drains and exits, or serves
+	// again should that process fail to start.
+	dnsUDP, dnsTCP := dns.Sockets()
+	handOff, err := offerListeners(filepath.Join(cfg.dataDir, handoffFile), []namedListener{
+		{name: "api", ln: apiLn}, {name: "http", ln: httpLn}, {name: "https", ln: httpsLn},
+		{name: dnsRole, pc: dnsUDP}, {name: dnsRole, ln: dnsTCP},
+	}, log)
 	if err != nil {
 		log.Warn("listener hand-off is off: a restart binds new sockets", "err", err)
 	}
 	defer handOff.Close()
 
 	var runErr error
+	handedOver := false
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down: draining in-flight requests")
 	case <-handOff.Taken():
+		handedOver = true
 		log.Info("listeners handed over to a new process: draining in-flight requests")
 	case runErr = <-errc:
+	}
+	// Until the new process says that it serves, this one keeps its
+	// sockets, to serve on them again should that process fail to start.
+	var held *acquired
+	if handedOver {
+		if held, err = hold([]net.Listener{apiLn, httpLn, httpsLn}, dnsUDP, dnsTCP); err != nil {
+			log.Warn("listener hand-off: keeping the sockets failed: should the new process fail to start, nothing serves", "err", err)
+		}
 	}
 	handOff.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -371,17 +459,52 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	httpWG.Wait()
 	drain.quiesce(shutdownCtx, apiServer, edgeHTTP, edgeHTTPS)
+	shutdowns := []func(context.Context) error{apiServer.Shutdown, edgeHTTP.Shutdown, edgeHTTPS.Shutdown}
+	if !handedOver {
+		shutdowns = append(shutdowns, dns.Shutdown)
+	}
 	var down sync.WaitGroup
-	for _, shutdown := range []func(context.Context) error{apiServer.Shutdown, edgeHTTP.Shutdown, edgeHTTPS.Shutdown, dns.Shutdown} {
+	for _, shutdown := range shutdowns {
 		down.Go(func() { shutdown(shutdownCtx) })
 	}
 	down.Wait()
-	wg.Wait()
 	stopWatching()
 	<-watchDone
+	if handedOver {
+		// DNS, over the sockets the new process holds too, goes on
+		// answering from the configuration in memory until the new process
+		// answers as well. That one needs the store first, so release it
+		// now, and the cache files, which it guards, with it.
+		cache.Close()
+		stapler.Close()
+		st.Close()
+		switch err := handOff.WaitServing(ctx, successorWait); {
+		case err == nil:
+			log.Info("the new process serves: stopping DNS")
+		case ctx.Err() == nil && held != nil:
+			// It exited, or was stopped, or hangs: whatever waits in the
+			// sockets' queues is served here instead, once the store is
+			// open again.
+			log.Warn("the new process did not start: serving again on the same sockets", "err", err)
+			resume, held = held, nil
+		default:
+			log.Warn("stopping DNS without word that the new process serves", "err", err)
+		}
+		dnsCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		dns.Shutdown(dnsCtx)
+		cancel()
+	}
+	held.closeSockets()
+	wg.Wait()
 	transports.CloseIdleConnections()
-	return runErr
+	return resume, runErr
 }
+
+// successorWait is how long a process that handed its listeners over goes
+// on answering DNS, once it has released the store, for the new process to
+// load the configuration and serve; if it has not said so by then, the
+// old process serves again (see serveOn).
+const successorWait = 30 * time.Second
 
 // currentNames adapts the watcher's current snapshot to the DNS server:
 // nil until the first snapshot is loaded.
