@@ -443,3 +443,23 @@ func FuzzAppendQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestBufferPoolAllocs pins that lending and returning a copy buffer does
+// not allocate once the pool holds one.
+func TestBufferPoolAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	bp := bufferPool{newBufferPool()}
+	bp.Put(bp.Get())
+	allocs := testing.AllocsPerRun(100, func() {
+		buf := bp.Get()
+		if len(buf) != copyBufferSize {
+			t.Fatalf("buffer of %d bytes, want %d", len(buf), copyBufferSize)
+		}
+		bp.Put(buf)
+	})
+	if allocs != 0 {
+		t.Errorf("Get and Put allocated %v times per run, want 0", allocs)
+	}
+}

@@ -449,20 +449,20 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 }
 
 // bufferPool lends ReverseProxy 32 KiB copy buffers from a pool shared by
-// every Proxy of a Transports.
+// every Proxy of a Transports. The pool holds the buffers' arrays, so that
+// neither Get nor Put allocates.
 type bufferPool struct{ pool *sync.Pool }
 
 const copyBufferSize = 32 << 10
 
 func newBufferPool() *sync.Pool {
-	return &sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+	return &sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 }
 
-func (b bufferPool) Get() []byte { return *b.pool.Get().(*[]byte) }
+func (b bufferPool) Get() []byte { return b.pool.Get().(*[copyBufferSize]byte)[:] }
 
 func (b bufferPool) Put(buf []byte) {
 	if cap(buf) == copyBufferSize {
-		buf = buf[:copyBufferSize]
-		b.pool.Put(&buf)
+		b.pool.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 	}
 }
