@@ -13,6 +13,8 @@
 //     443), HTTP/1.1, TLS 1.2 or 1.3, with SNI and certificate verification
 //     against the origin's DomainName; Portico never goes below TLS 1.2, so
 //     OriginSslProtocols entries older than TLSv1.2 have no effect;
+//     connections are kept alive and reused, and a new one resumes the TLS
+//     session of an earlier one;
 //   - sets Host to the origin's DomainName, unless Host is whitelisted;
 //   - prefixes OriginPath to the path, and forwards the raw query string
 //     (order and encoding kept) when QueryString is true, none otherwise

@@ -27,6 +27,9 @@ const (
 	maxResponseHeaderBytes = 20480
 	// tcpKeepAlive is the TCP keep-alive probe period of origin connections.
 	tcpKeepAlive = 30 * time.Second
+	// sessionCacheSize bounds the TLS sessions a transport keeps for
+	// resumption. They are all for its one origin name: a few suffice.
+	sessionCacheSize = 8
 )
 
 // DefaultWebSocketIdleTimeout is how long a WebSocket may carry no data, in
@@ -157,6 +160,11 @@ func (t *Transports) build(k transportKey) *http.Transport {
 			RootCAs:    t.roots,
 			MinVersion: k.minTLS,
 			MaxVersion: k.maxTLS,
+			// A new connection resumes the session of an earlier one
+			// (TLS 1.3 tickets, TLS 1.2 session tickets): no full
+			// handshake, no certificate chain to verify again. Sessions
+			// are keyed by ServerName, one per transport.
+			ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 		},
 		TLSHandshakeTimeout:    k.connect,
 		Protocols:              &protocols,
