@@ -54,7 +54,8 @@
 // Timeouts and retries are taken per origin from its configuration, with
 // CloudFront's defaults: ConnectionTimeout (10 s) bounds the TCP connect and
 // the TLS handshake; OriginReadTimeout (30 s) bounds the wait for the
-// response headers and every gap between packets; OriginKeepaliveTimeout
+// response headers and every gap between packets, as a read deadline on
+// the connection that fires at most a 32nd of it late; OriginKeepaliveTimeout
 // (5 s) closes pooled connections left idle; ResponseCompletionTimeout, when
 // set, bounds the whole exchange, retries included. A GET or HEAD request is
 // sent up to ConnectionAttempts times (3) when its failure is transient
