@@ -299,11 +299,19 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		trace = timing.trace(trace)
 	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return send(rt.next, rt.attempts, req, check, timing)
+}
+
+// send makes req's round trip over next, and sends a GET or HEAD again, up
+// to attempts tries in all, when it failed in a way that may not happen
+// again (see retryTransport). check is in req's trace; so is timing when
+// it is not nil, and each attempt starts a new record in it.
+func send(next http.RoundTripper, attempts int, req *http.Request, check *connCheck, timing *Timing) (*http.Response, error) {
 	for attempt := 1; ; attempt++ {
 		if timing != nil {
 			timing.begin()
 		}
-		resp, err := rt.next.RoundTrip(req)
+		resp, err := next.RoundTrip(req)
 		if err == nil && check.unsolicited() {
 			// Closed before its end, the body takes the connection
 			// with it; close it outright too, in case there was none.
@@ -311,7 +319,7 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			check.conn.Load().Close()
 			resp, err = nil, errUnsolicited
 		}
-		if err == nil || attempt >= rt.attempts || !retryable(req, err) || req.Context().Err() != nil {
+		if err == nil || attempt >= attempts || !retryable(req, err) || req.Context().Err() != nil {
 			return resp, err
 		}
 	}
