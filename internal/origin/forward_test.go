@@ -542,3 +542,49 @@ func TestBufferPoolAllocs(t *testing.T) {
 		t.Errorf("Get and Put allocated %v times per run, want 0", allocs)
 	}
 }
+
+// FuzzRemoveHopByHop checks that removeHopByHop removes the hop-by-hop
+// fields and every field that Connection lists, whatever its spelling, and
+// nothing else.
+func FuzzRemoveHopByHop(f *testing.F) {
+	f.Add("keep-alive, X-Hop", "X-Hop")
+	f.Add("x-hop,,Upgrade ", "X-Other")
+	f.Add("", "Keep-Alive")
+	f.Fuzz(func(t *testing.T, connection, name string) {
+		h := http.Header{"Connection": {connection}, "X-Kept": {"1"}, "Keep-Alive": {"timeout=5"}}
+		if name != "" {
+			h[name] = []string{"v"}
+		}
+		removeHopByHop(h)
+		var tokens []string
+		for token := range strings.SplitSeq(connection, ",") {
+			tokens = append(tokens, asciiLower(strings.Trim(token, " \t")))
+		}
+		for _, k := range []string{"Connection", "Keep-Alive"} {
+			if _, ok := h[k]; ok {
+				t.Errorf("Connection %q: %s kept", connection, k)
+			}
+		}
+		for _, k := range []string{"X-Kept", name} {
+			if k == "" || k == "Connection" || k == "Keep-Alive" {
+				continue
+			}
+			_, ok := h[k]
+			if want := !slices.Contains(tokens, asciiLower(k)) && !isHopByHop(k); ok != want {
+				t.Errorf("Connection %q: %s kept = %v, want %v", connection, k, ok, want)
+			}
+		}
+	})
+}
+
+// asciiLower lowers the ASCII letters of s alone: field names are ASCII
+// tokens, compared without Unicode folding.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -382,9 +382,21 @@ func isUpgrade(h http.Header) bool {
 	return false
 }
 
+// equalFoldASCII reports whether a and b are equal under ASCII case
+// folding: header tokens, which are ASCII, compared without Unicode's
+// folding.
 func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
 	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
 		if x != y {
 			return false
 		}

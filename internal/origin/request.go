@@ -25,13 +25,6 @@ var (
 	brValue           = []string{"br"}
 )
 
-// hopByHop are the header fields of one connection, never forwarded in
-// either direction (RFC 9110 §7.6.1), with the fields Connection lists.
-var hopByHop = [...]string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
 // call is one viewer request that forward sends to the origin: what the
 // transport reports through its trace, from its own goroutines.
 type call struct {
@@ -257,12 +250,14 @@ func (p *Proxy) addHeaders(h http.Header, in *http.Request) {
 	}
 }
 
-// isHopByHop reports whether the canonical field name is one of hopByHop.
+// isHopByHop reports whether the canonical field name is that of a field
+// of one connection, never forwarded in either direction (RFC 9110 §7.6.1),
+// as are the fields Connection lists.
 func isHopByHop(name string) bool {
-	for _, hop := range hopByHop {
-		if name == hop {
-			return true
-		}
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
 	}
 	return false
 }
@@ -274,7 +269,7 @@ func listed(connection []string, name string) bool {
 		for line != "" {
 			var token string
 			token, line, _ = strings.Cut(line, ",")
-			if token = trimOWS(token); len(token) == len(name) && equalFoldASCII(token, name) {
+			if token = trimOWS(token); equalFoldASCII(token, name) {
 				return true
 			}
 		}
@@ -283,19 +278,13 @@ func listed(connection []string, name string) bool {
 }
 
 // removeHopByHop removes the hop-by-hop fields from an origin response's
-// header.
+// header, in one pass over its few fields.
 func removeHopByHop(h http.Header) {
-	for _, line := range h["Connection"] {
-		for line != "" {
-			var token string
-			token, line, _ = strings.Cut(line, ",")
-			if token = trimOWS(token); token != "" {
-				delete(h, textproto.CanonicalMIMEHeaderKey(token))
-			}
+	connection := h["Connection"]
+	for name := range h {
+		if isHopByHop(name) || listed(connection, name) {
+			delete(h, name)
 		}
-	}
-	for _, name := range hopByHop {
-		delete(h, name)
 	}
 }
 
@@ -321,7 +310,7 @@ func streamed(res *http.Response) bool {
 	}
 	ct, _, _ := strings.Cut(headerValue(res.Header, "Content-Type"), ";")
 	ct = trimOWS(ct)
-	return len(ct) == len("text/event-stream") && equalFoldASCII(ct, "text/event-stream")
+	return equalFoldASCII(ct, "text/event-stream")
 }
 
 func headerValue(h http.Header, name string) string {
