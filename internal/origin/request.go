@@ -187,7 +187,9 @@ func (p *Proxy) originRequest(in *http.Request, ctx context.Context) *http.Reque
 // ones, sharing in's values, and those the Proxy sets.
 func (p *Proxy) originHeader(in *http.Request) http.Header {
 	src := in.Header
-	h := make(http.Header, len(src)+6+len(p.custom))
+	// Most viewer fields are not forwarded, and a map of up to 8 fields
+	// is one small allocation: it grows when more are.
+	h := make(http.Header, 8)
 	connection := src["Connection"]
 	revalidation := cacheValidators(in.Context())
 	for name, v := range src {
