@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -235,21 +234,34 @@ func readRecord(path, name string) (*diskRecord, error) {
 // primaryHash names the files of a key: a hash that does not change from
 // one run to the next.
 func primaryHash(scope, key string) uint64 {
-	h := fnv.New64a()
-	io.WriteString(h, scope)
-	h.Write([]byte{0})
-	io.WriteString(h, key)
-	return h.Sum64()
+	h := fnvString(fnvOffset64, scope)
+	h = fnvByte(h, 0)
+	return fnvString(h, key)
 }
 
 func variantHash(vary []string) uint64 {
-	h := fnv.New64a()
+	h := uint64(fnvOffset64)
 	for _, s := range vary {
-		io.WriteString(h, s)
-		h.Write([]byte{0})
+		h = fnvByte(fnvString(h, s), 0)
 	}
-	return h.Sum64()
+	return h
 }
+
+// FNV-1a, 64 bits, as hash/fnv's New64a computes it, without copying
+// strings into a hash.Hash: the names of the disk tier's files.
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = fnvByte(h, s[i])
+	}
+	return h
+}
+
+func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime64 }
 
 func fileName(e *entry) string {
 	var b [16]byte

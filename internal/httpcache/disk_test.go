@@ -3,6 +3,7 @@ package httpcache
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"os"
@@ -298,5 +299,35 @@ func TestDiskKill9Child(t *testing.T) {
 	// Keep writing until killed, so that the kill lands mid-write.
 	for i := 0; ; i++ {
 		h.get(fmt.Sprintf("/more/%d", i))
+	}
+}
+
+// TestFileHashesAreFNV1a pins the hashes that name the disk tier's files
+// to hash/fnv's FNV-1a, so that files written by one version are found by
+// the next.
+func TestFileHashesAreFNV1a(t *testing.T) {
+	fnv1a := func(parts ...string) uint64 {
+		h := fnv.New64a()
+		for _, p := range parts {
+			io.WriteString(h, p)
+		}
+		return h.Sum64()
+	}
+	for _, tt := range []struct{ scope, key string }{{"", ""}, {"E2QWRUHAPOMQZL", "GET\x00https://example.com/a?b=c"}, {"d", "ü\x00\xff"}} {
+		if got, want := primaryHash(tt.scope, tt.key), fnv1a(tt.scope, "\x00", tt.key); got != want {
+			t.Errorf("primaryHash(%q, %q) = %x, want %x", tt.scope, tt.key, got, want)
+		}
+	}
+	for _, vary := range [][]string{nil, {""}, {"gzip", "en"}} {
+		var parts []string
+		for _, s := range vary {
+			parts = append(parts, s, "\x00")
+		}
+		if got, want := variantHash(vary), fnv1a(parts...); got != want {
+			t.Errorf("variantHash(%q) = %x, want %x", vary, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { primaryHash("scope", "key") }); n != 0 {
+		t.Errorf("primaryHash allocated %v times, want 0", n)
 	}
 }

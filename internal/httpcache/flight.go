@@ -16,6 +16,8 @@ const DefaultCollapseTimeout = 30 * time.Second
 // The waiters look the key up again when it lands: they may use only what
 // the leader stored, exactly as if they had come after it.
 type flight struct {
+	// done is closed when the flight lands. It is made, under
+	// flights.mu, for the first waiter: most flights have none.
 	done chan struct{}
 }
 
@@ -33,12 +35,15 @@ func (fs *flights) join(key string) (fl *flight, leader bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fl := fs.m[key]; fl != nil {
+		if fl.done == nil {
+			fl.done = make(chan struct{})
+		}
 		return fl, false
 	}
 	if fs.m == nil {
 		fs.m = make(map[string]*flight)
 	}
-	fl = &flight{done: make(chan struct{})}
+	fl = new(flight)
 	fs.m[key] = fl
 	return fl, true
 }
@@ -63,8 +68,11 @@ func (fs *flights) land(key string, fl *flight) {
 	if fs.m[key] == fl {
 		delete(fs.m, key)
 	}
+	done := fl.done
 	fs.mu.Unlock()
-	close(fl.done)
+	if done != nil {
+		close(done)
+	}
 }
 
 // wait waits for fl to land, for at most timeout. It reports false when the

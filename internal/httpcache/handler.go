@@ -3,6 +3,7 @@ package httpcache
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -696,7 +697,12 @@ func (h *handler) keep(x *exchange, cw *captureWriter) {
 	if x.stale != nil && cw.wroteHeader && cw.status < 500 && why != detailIncomplete && why != detailTooLarge {
 		h.c.discard(x.stale)
 	}
-	h.c.log.Debug("response not stored", "scope", h.sc.name, "path", x.r.URL.Path, "status", cw.status, "reason", why)
+	if ctx := context.Background(); h.c.log.Enabled(ctx, slog.LevelDebug) {
+		// (Checked first: the arguments would cost allocations on every
+		// miss that is not stored, logged or not.)
+		h.c.log.LogAttrs(ctx, slog.LevelDebug, "response not stored", slog.String("scope", h.sc.name),
+			slog.String("path", x.r.URL.Path), slog.Int("status", cw.status), slog.String("reason", why))
+	}
 }
 
 // entryFor builds the entry for a captured response, or says why there is

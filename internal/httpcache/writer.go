@@ -9,8 +9,9 @@ import (
 
 // captureWriter is the ResponseWriter the origin writes a cacheable
 // request's response to. It streams the response to the viewer as it comes
-// while copying the body, up to a limit, for the cache; when the behaviour
-// compresses, both get the compressed stream.
+// while copying the body, up to a limit, for the cache, unless the
+// response headers say it may not be stored (no-store, private, …); when
+// the behaviour compresses, both get the compressed stream.
 //
 // The origin writes headers into a map of its own, copied to the viewer's
 // at WriteHeader: the stored response holds the origin's headers only,
@@ -43,6 +44,7 @@ type captureWriter struct {
 
 	body     []byte
 	overflow bool  // body exceeded limit: not kept
+	unstored bool  // the response may not be stored: its body is not copied
 	err      error // a write to the viewer failed
 }
 
@@ -124,9 +126,13 @@ func (cw *captureWriter) WriteHeader(code int) {
 		}
 	}
 	real["Cache-Status"] = withCacheStatus(cw.header["Cache-Status"], x.status.String())
-	switch {
-	case cw.coding != "":
+	cw.unstored = x.why != ""
+	if cw.coding != "" {
 		cw.enc = x.h.c.encoders.get(cw.coding, (*captureOutput)(cw))
+	}
+	switch {
+	case cw.unstored:
+	case cw.coding != "":
 		cw.body = make([]byte, 0, min(cw.originLength/2+512, cw.limit))
 	case cw.originLength > 0 && cw.originLength <= cw.limit:
 		cw.body = make([]byte, 0, cw.originLength)
@@ -165,7 +171,7 @@ func (o *captureOutput) Write(p []byte) (int, error) {
 			cw.err = err
 		}
 	}
-	if !cw.overflow {
+	if !cw.overflow && !cw.unstored {
 		if int64(len(cw.body)+n) > cw.limit {
 			cw.overflow, cw.body = true, nil
 		} else {

@@ -56,10 +56,23 @@ const (
 	reason504 = "We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner. The origin did not respond in time."
 )
 
-// serveError answers for an origin that failed before sending a response:
-// 504 when it timed out, 502 otherwise. r is the outgoing request. Neither
-// the page nor the log carries header values or the query string.
+// serveError is ReverseProxy's ErrorHandler, for WebSocket upgrades: fail
+// with the caller's own ResponseWriter, not the wrapper of an HTTP/2
+// WebSocket.
 func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	var caller http.ResponseWriter
+	if st, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		caller = st.w
+	}
+	p.fail(w, caller, r, err)
+}
+
+// fail answers for an origin that failed before sending a response: 504
+// when it timed out, 502 otherwise, unless caller, the ResponseWriter the
+// Proxy was given, is an ErrorWriter that answers itself. r is the
+// outgoing request. Neither the page nor the log carries header values or
+// the query string.
+func (p *Proxy) fail(w, caller http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The viewer went away; nobody reads the answer.
 		p.log.Debug("viewer canceled the origin request", "method", r.Method, "path", r.URL.Path)
@@ -71,12 +84,8 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		e.Status, reason = http.StatusGatewayTimeout, reason504
 	}
 	p.log.Warn("origin request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
-	if st, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-		// The caller's own ResponseWriter, not the wrapper of an HTTP/2
-		// WebSocket.
-		if ew, ok := st.w.(ErrorWriter); ok && ew.OriginError(e) {
-			return
-		}
+	if ew, ok := caller.(ErrorWriter); ok && ew.OriginError(e) {
+		return
 	}
 	errpage.Write(w, e.Status, reason, RequestID(r.Context()))
 }

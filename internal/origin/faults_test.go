@@ -283,6 +283,7 @@ func TestOriginFaults(t *testing.T) {
 		{name: "header line without a colon", origin: answering(reply(okHead + "Content-Length 0\r\n\r\n")), status: 502, attempts: 1},
 		{name: "status line and headers of 20,480 bytes", origin: answering(reply(headerBlock(20480))), status: 200, body: "ok", attempts: 1},
 		{name: "status line and headers of 20,481 bytes", origin: answering(reply(headerBlock(20481))), status: 502, attempts: 1},
+		{name: "101 to a request that asked for no upgrade", origin: answering(reply("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")), status: 502, attempts: 1},
 
 		// Responses, passed on as they are.
 		{name: "origin 500 passed on", origin: answering(reply("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 12\r\n\r\norigin error")), status: 500, body: "origin error", attempts: 1},

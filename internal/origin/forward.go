@@ -3,6 +3,7 @@ package origin
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/portico-edge/portico"
@@ -326,13 +327,23 @@ func trimOWS(s string) string {
 // carries. CloudFront writes IPv6 without brackets ("2001:db8::1:443"); a
 // zone is dropped. ok is false when remoteAddr is not host:port with an IP.
 func viewerAddress(remoteAddr string) (ip, ipPort string, ok bool) {
+	ip, port, ok := clientIP(remoteAddr)
+	if !ok {
+		return "", "", false
+	}
+	return ip, ip + ":" + port, true
+}
+
+// clientIP splits a request's RemoteAddr into the client IP, without its
+// zone, and the port, without allocating.
+func clientIP(remoteAddr string) (ip, port string, ok bool) {
 	host, port, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		return "", "", false
 	}
 	host, _, _ = strings.Cut(host, "%")
-	if net.ParseIP(host) == nil {
+	if _, err := netip.ParseAddr(host); err != nil {
 		return "", "", false
 	}
-	return host, host + ":" + port, true
+	return host, port, true
 }

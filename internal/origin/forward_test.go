@@ -251,9 +251,6 @@ func TestTransportsShared(t *testing.T) {
 	if transport(p1) == transport(p3) {
 		t.Error("proxies with different read timeouts share a transport")
 	}
-	if got := transport(p3).ResponseHeaderTimeout; got != 5*time.Second {
-		t.Errorf("ResponseHeaderTimeout = %v, want 5s", got)
-	}
 	if got := ts.len(); got != 2 {
 		t.Errorf("registry holds %d transports, want 2", got)
 	}
@@ -273,7 +270,13 @@ func TestTransportsShared(t *testing.T) {
 // TestTransportSettings checks the transport built from an origin's
 // settings.
 func TestTransportSettings(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	ts := NewTransports(nil, nil)
+	ts.Resolve = func(string) string { return ln.Addr().String() }
 	o := &portico.Origin{ID: "o", DomainName: "origin.test", ConnectionTimeout: portico.Ptr(4),
 		CustomOriginConfig: &portico.CustomOriginConfig{HTTPSPort: 443, OriginProtocolPolicy: "https-only",
 			OriginReadTimeout: portico.Ptr(7), OriginKeepaliveTimeout: portico.Ptr(9),
@@ -292,8 +295,10 @@ func TestTransportSettings(t *testing.T) {
 		t.Errorf("MinVersion = %x, want TLS 1.2 even for TLSv1 in OriginSslProtocols", tr.TLSClientConfig.MinVersion)
 	case tr.TLSClientConfig.InsecureSkipVerify:
 		t.Error("certificate verification is off")
-	case tr.IdleConnTimeout != 9*time.Second, tr.ResponseHeaderTimeout != 7*time.Second, tr.TLSHandshakeTimeout != 4*time.Second:
-		t.Errorf("timeouts: idle %v, response header %v, handshake %v", tr.IdleConnTimeout, tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout)
+	case tr.IdleConnTimeout != 9*time.Second, tr.TLSHandshakeTimeout != 4*time.Second:
+		t.Errorf("timeouts: idle %v, handshake %v", tr.IdleConnTimeout, tr.TLSHandshakeTimeout)
+	case tr.ResponseHeaderTimeout != 0:
+		t.Errorf("ResponseHeaderTimeout = %v: a timer per request, where the connection's read deadline bounds the wait", tr.ResponseHeaderTimeout)
 	case !tr.DisableCompression:
 		t.Error("the transport would decompress origin bodies")
 	case tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1():
@@ -303,6 +308,80 @@ func TestTransportSettings(t *testing.T) {
 	}
 	if p.rp.BufferPool == nil || p.rp.ErrorHandler == nil || p.rp.Rewrite == nil || p.rp.Director != nil {
 		t.Error("ReverseProxy lacks BufferPool, ErrorHandler or Rewrite, or has a Director")
+	}
+
+	// The read timeout is the deadline of every connection the transport
+	// dials.
+	c, err := tr.DialContext(context.Background(), "tcp", "origin.test:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ic, ok := c.(*idleTimeoutConn); !ok || ic.timeout != 7*time.Second {
+		t.Errorf("dialed %T, want an *idleTimeoutConn with the 7 s read timeout", c)
+	}
+}
+
+// deadlineConn records the read deadlines set on a connection.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestIdleTimeoutConnDeadline checks that reads and writes push the read
+// deadline to at least the timeout ahead, and that a burst of them sets it
+// once, not once each.
+func TestIdleTimeoutConnDeadline(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go io.Copy(b, b) // an echo
+
+	const timeout = time.Hour // slack: 112.5 s, longer than the test
+	dc := &deadlineConn{Conn: a}
+	c := newIdleTimeoutConn(dc, timeout)
+	start := time.Now()
+	buf := make([]byte, 1)
+	for range 50 {
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dc.set) != 1 {
+		t.Fatalf("50 writes and reads set the deadline %d times, want once", len(dc.set))
+	}
+	if d := dc.set[0]; d.Before(start.Add(timeout)) || d.After(time.Now().Add(timeout+timeout/32)) {
+		t.Errorf("deadline %v after the first write, want between the timeout and the timeout and a 32nd", d.Sub(start))
+	}
+
+	// Once the slack has passed, the next read pushes the deadline again.
+	const short = 32 * time.Millisecond // slack: 1 ms
+	dc = &deadlineConn{Conn: a}
+	c = newIdleTimeoutConn(dc, short)
+	for range 3 {
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if len(dc.set) < 3 {
+		t.Errorf("3 writes and reads 2 ms apart set the deadline %d times, want at least 3 (slack 1 ms)", len(dc.set))
+	}
+	for i := 1; i < len(dc.set); i++ {
+		if dc.set[i].Before(dc.set[i-1]) {
+			t.Errorf("deadline %d moved back", i)
+		}
 	}
 }
 
@@ -487,4 +566,70 @@ func FuzzAppendQuery(f *testing.F) {
 			t.Fatalf("selecting %q twice: %q then %q", name, in, again)
 		}
 	})
+}
+
+// TestBufferPoolAllocs pins that lending and returning a copy buffer does
+// not allocate once the pool holds one.
+func TestBufferPoolAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	bp := bufferPool{newBufferPool()}
+	bp.Put(bp.Get())
+	allocs := testing.AllocsPerRun(100, func() {
+		buf := bp.Get()
+		if len(buf) != copyBufferSize {
+			t.Fatalf("buffer of %d bytes, want %d", len(buf), copyBufferSize)
+		}
+		bp.Put(buf)
+	})
+	if allocs != 0 {
+		t.Errorf("Get and Put allocated %v times per run, want 0", allocs)
+	}
+}
+
+// FuzzRemoveHopByHop checks that removeHopByHop removes the hop-by-hop
+// fields and every field that Connection lists, whatever its spelling, and
+// nothing else.
+func FuzzRemoveHopByHop(f *testing.F) {
+	f.Add("keep-alive, X-Hop", "X-Hop")
+	f.Add("x-hop,,Upgrade ", "X-Other")
+	f.Add("", "Keep-Alive")
+	f.Fuzz(func(t *testing.T, connection, name string) {
+		h := http.Header{"Connection": {connection}, "X-Kept": {"1"}, "Keep-Alive": {"timeout=5"}}
+		if name != "" {
+			h[name] = []string{"v"}
+		}
+		removeHopByHop(h)
+		var tokens []string
+		for token := range strings.SplitSeq(connection, ",") {
+			tokens = append(tokens, asciiLower(strings.Trim(token, " \t")))
+		}
+		for _, k := range []string{"Connection", "Keep-Alive"} {
+			if _, ok := h[k]; ok {
+				t.Errorf("Connection %q: %s kept", connection, k)
+			}
+		}
+		for _, k := range []string{"X-Kept", name} {
+			if k == "" || k == "Connection" || k == "Keep-Alive" {
+				continue
+			}
+			_, ok := h[k]
+			if want := !slices.Contains(tokens, asciiLower(k)) && !isHopByHop(k); ok != want {
+				t.Errorf("Connection %q: %s kept = %v, want %v", connection, k, ok, want)
+			}
+		}
+	})
+}
+
+// asciiLower lowers the ASCII letters of s alone: field names are ASCII
+// tokens, compared without Unicode folding.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -111,6 +111,7 @@ type received struct {
 	RawQuery   string
 	Proto      string
 	TLSVersion uint16
+	Resumed    bool // the TLS session was resumed
 	Header     http.Header
 	Body       []byte
 }
@@ -140,7 +141,7 @@ func newTestOrigin(t testing.TB, ca *testCA, respond http.HandlerFunc) *testOrig
 			Body:       body,
 		}
 		if r.TLS != nil {
-			rec.SNI, rec.TLSVersion = r.TLS.ServerName, r.TLS.Version
+			rec.SNI, rec.TLSVersion, rec.Resumed = r.TLS.ServerName, r.TLS.Version, r.TLS.DidResume
 		}
 		o.mu.Lock()
 		o.reqs = append(o.reqs, rec)

@@ -5,14 +5,18 @@
 // them; the rules below name the legacy settings, and policies select
 // headers, cookies and query strings the same way with their own lists.
 //
-// A Proxy is an httputil.ReverseProxy (Rewrite, never Director) over a
-// shared *http.Transport per origin connection setting (see Transports).
-// Towards the origin it:
+// A Proxy sends requests over a shared *http.Transport per origin
+// connection setting (see Transports), building each origin request from
+// the viewer's with only the fields it forwards; WebSocket upgrades go
+// through an httputil.ReverseProxy (Rewrite, never Director) for its
+// upgrade handling. Towards the origin it:
 //
 //   - connects over HTTPS only (match-viewer and S3 origins too; S3 on port
 //     443), HTTP/1.1, TLS 1.2 or 1.3, with SNI and certificate verification
 //     against the origin's DomainName; Portico never goes below TLS 1.2, so
 //     OriginSslProtocols entries older than TLSv1.2 have no effect;
+//     connections are kept alive and reused, and a new one resumes the TLS
+//     session of an earlier one;
 //   - sets Host to the origin's DomainName, unless Host is whitelisted;
 //   - prefixes OriginPath to the path, and forwards the raw query string
 //     (order and encoding kept) when QueryString is true, none otherwise
@@ -52,7 +56,8 @@
 // Timeouts and retries are taken per origin from its configuration, with
 // CloudFront's defaults: ConnectionTimeout (10 s) bounds the TCP connect and
 // the TLS handshake; OriginReadTimeout (30 s) bounds the wait for the
-// response headers and every gap between packets; OriginKeepaliveTimeout
+// response headers and every gap between packets, as a read deadline on
+// the connection that fires at most a 32nd of it late; OriginKeepaliveTimeout
 // (5 s) closes pooled connections left idle; ResponseCompletionTimeout, when
 // set, bounds the whole exchange, retries included. A GET or HEAD request is
 // sent up to ConnectionAttempts times (3) when its failure is transient
@@ -146,16 +151,27 @@ import (
 // Proxy forwards requests to one origin under one cache behaviour. It is
 // immutable and safe for concurrent use.
 type Proxy struct {
-	domain     string // origin DomainName: Host, SNI
-	host       string // URL host: domain, or domain:port
-	pathPrefix string // OriginPath
-	rawPrefix  string // OriginPath, escaped
-	headers    []portico.OriginCustomHeader
+	domain     string  // origin DomainName: Host, SNI
+	host       string  // URL host: domain, or domain:port
+	pathPrefix string  // OriginPath
+	rawPrefix  string  // OriginPath, escaped
+	custom     []field // the origin's custom headers, set last
 	policy     policy
 	completion time.Duration // ResponseCompletionTimeout; 0 = none
 	wsIdle     time.Duration // WebSocket idle timeout
 	log        *slog.Logger
-	rp         *httputil.ReverseProxy
+	transport  *http.Transport
+	attempts   int // ConnectionAttempts, for GET and HEAD
+	buffers    bufferPool
+	rp         *httputil.ReverseProxy // WebSocket upgrades
+}
+
+// field is a header field that the Proxy sets on every origin request. Its
+// value slice is shared by all of them, never modified: its capacity is
+// its length, so that an append copies it.
+type field struct {
+	name  string // canonical
+	value []string
 }
 
 // New returns the Proxy that forwards requests of behaviour b to origin o,
@@ -194,11 +210,14 @@ func New(o *portico.Origin, b *portico.CacheBehavior, pol portico.ResolvedPolicy
 		attempts = *o.ConnectionAttempts
 	}
 	p := &Proxy{
-		domain: o.DomainName,
-		host:   o.DomainName,
-		policy: newPolicy(b, &pol),
-		wsIdle: t.WebSocketIdleTimeout,
-		log:    log.With("origin", o.ID),
+		domain:    o.DomainName,
+		host:      o.DomainName,
+		policy:    newPolicy(b, &pol),
+		wsIdle:    t.WebSocketIdleTimeout,
+		log:       log.With("origin", o.ID),
+		transport: t.get(k),
+		attempts:  attempts,
+		buffers:   bufferPool{t.buffers},
 	}
 	if p.wsIdle <= 0 {
 		p.wsIdle = DefaultWebSocketIdleTimeout
@@ -211,15 +230,17 @@ func New(o *portico.Origin, b *portico.CacheBehavior, pol portico.ResolvedPolicy
 		p.rawPrefix = (&url.URL{Path: p.pathPrefix}).EscapedPath()
 	}
 	if o.CustomHeaders != nil {
-		p.headers = append(p.headers, o.CustomHeaders.Items...)
+		for _, ch := range o.CustomHeaders.Items {
+			p.custom = append(p.custom, field{textproto.CanonicalMIMEHeaderKey(ch.HeaderName), []string{ch.HeaderValue}})
+		}
 	}
 	if o.ResponseCompletionTimeout != nil && *o.ResponseCompletionTimeout > 0 {
 		p.completion = time.Duration(*o.ResponseCompletionTimeout) * time.Second
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      &retryTransport{next: t.get(k), attempts: attempts},
-		BufferPool:     bufferPool{t.buffers},
+		Transport:      &retryTransport{next: p.transport, attempts: attempts},
+		BufferPool:     p.buffers,
 		ErrorHandler:   p.serveError,
 		ModifyResponse: p.modifyResponse,
 		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
@@ -244,64 +265,48 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errpage.Write(w, http.StatusMethodNotAllowed, "The CONNECT method is not supported.", RequestID(r.Context()))
 		return
 	}
-	st := &exchange{w: w}
-	ctx := context.WithValue(r.Context(), exchangeKey{}, st)
 	if extended || isUpgrade(r.Header) {
-		// A WebSocket lasts while data flows, in either direction:
-		// both its ends are watched (see modifyResponse and Hijack),
-		// and ResponseCompletionTimeout does not apply.
-		st.watch = newIdleWatch(p.wsIdle)
-		defer st.watch.stop()
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: st.gotConn})
-	} else if p.completion > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.completion)
-		defer cancel()
+		p.serveUpgrade(w, r, extended)
+		return
 	}
+	p.forward(w, r)
+}
+
+// serveUpgrade forwards a WebSocket upgrade, over HTTP/1.1 or as an HTTP/2
+// extended CONNECT, through ReverseProxy, whose upgrade handling carries
+// the WebSocket's bytes both ways once the origin switched protocols.
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, extended bool) {
+	// A WebSocket lasts while data flows, in either direction: both its
+	// ends are watched (see modifyResponse and Hijack), and
+	// ResponseCompletionTimeout does not apply.
+	st := &exchange{w: w, watch: newIdleWatch(p.wsIdle)}
+	defer st.watch.stop()
+	ctx := context.WithValue(r.Context(), exchangeKey{}, st)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: st.gotConn})
 	r = r.WithContext(ctx)
-	switch {
-	case extended:
+	if extended {
 		ws := newH2WebSocket(w, r, st.watch)
 		st.ws = ws
 		w, r = ws, ws.upgradeRequest(r)
-	case st.watch != nil:
+	} else {
 		w = &upgradeWriter{ResponseWriter: w, watch: st.watch}
 	}
 	p.rp.ServeHTTP(w, r)
 	if st.bodyErr != nil {
-		// ReverseProxy aborts the response itself when it runs under an
-		// http.Server; do the same everywhere else, so that no caller
-		// (a cache above all) takes a truncated body for a complete one.
+		// An origin that refused the upgrade answered with a body that
+		// broke off. ReverseProxy aborts the response itself when it
+		// runs under an http.Server; do the same everywhere else.
 		panic(http.ErrAbortHandler)
 	}
 }
 
-// rewrite builds the origin request. ReverseProxy has already removed the
-// hop-by-hop headers and X-Forwarded-*/Forwarded, and re-added Upgrade for
-// protocol upgrades.
+// rewrite builds the origin request of a WebSocket upgrade. ReverseProxy
+// has already removed the hop-by-hop headers and X-Forwarded-*/Forwarded,
+// and re-added Upgrade for protocol upgrades.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
-
-	out.URL.Scheme = "https"
-	out.URL.Host = p.host
-	out.URL.Path = p.pathPrefix + in.URL.Path
-	out.URL.RawPath = ""
-	if in.URL.RawPath != "" {
-		out.URL.RawPath = p.rawPrefix + in.URL.RawPath
-	}
-	out.URL.RawQuery, out.URL.ForceQuery = "", false
-	switch q := p.policy.forward.QueryStrings; q.Mode {
-	case portico.SelectAll:
-		// The viewer's query exactly as sent: ReverseProxy's cleanup of
-		// unparsable parameters is undone, as CloudFront forwards it as is.
-		out.URL.RawQuery, out.URL.ForceQuery = in.URL.RawQuery, in.URL.ForceQuery
-	case portico.SelectWhitelist, portico.SelectAllExcept:
-		out.URL.RawQuery = string(AppendQuery(nil, in.URL.RawQuery, q))
-	}
-	out.Host = p.domain
-	if p.policy.forwardHost {
-		out.Host = in.Host
-	}
+	p.setURL(out.URL, in.URL)
+	out.Host = p.originHost(in)
 
 	h := out.Header
 	websocket := isWebSocket(h)
@@ -317,28 +322,36 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			delete(h, name)
 		}
 	}
-	if !p.policy.forward.Headers.Includes("User-Agent") {
-		h.Set("User-Agent", cloudFrontUserAgent)
+	p.addHeaders(h, in)
+}
+
+// setURL points u, the URL of an origin request, at the origin, with the
+// path and query of the viewer's URL in.
+func (p *Proxy) setURL(u, in *url.URL) {
+	u.Scheme = "https"
+	u.Host = p.host
+	u.Path = p.pathPrefix + in.Path
+	u.RawPath = ""
+	if in.RawPath != "" {
+		u.RawPath = p.rawPrefix + in.RawPath
 	}
-	if p.policy.normalizeAE {
-		if ae := NormalizedAcceptEncoding(in.Header, p.policy.gzip, p.policy.br); ae != "" {
-			h.Set("Accept-Encoding", ae)
-		}
+	u.RawQuery, u.ForceQuery = "", false
+	switch q := p.policy.forward.QueryStrings; q.Mode {
+	case portico.SelectAll:
+		// The viewer's query exactly as sent: CloudFront forwards it as
+		// is, unparsable parameters and all.
+		u.RawQuery, u.ForceQuery = in.RawQuery, in.ForceQuery
+	case portico.SelectWhitelist, portico.SelectAllExcept:
+		u.RawQuery = string(AppendQuery(nil, in.RawQuery, q))
 	}
-	if c := AppendCookies(nil, in.Header, p.policy.forward.Cookies); len(c) > 0 {
-		h.Set("Cookie", string(c))
+}
+
+// originHost is the Host of the origin request for in.
+func (p *Proxy) originHost(in *http.Request) string {
+	if p.policy.forwardHost {
+		return in.Host
 	}
-	if ip, _, ok := viewerAddress(in.RemoteAddr); ok {
-		h.Set("X-Forwarded-For", ip)
-	}
-	p.policy.viewer.Replace(h, in)
-	h.Add("Via", via)
-	if id := RequestID(in.Context()); id != "" {
-		h.Set("X-Amz-Cf-Id", id)
-	}
-	for _, ch := range p.headers {
-		h.Set(ch.HeaderName, ch.HeaderValue)
-	}
+	return p.domain
 }
 
 // isWebSocket reports whether h asks for an upgrade to WebSocket.
@@ -369,9 +382,21 @@ func isUpgrade(h http.Header) bool {
 	return false
 }
 
+// equalFoldASCII reports whether a and b are equal under ASCII case
+// folding: header tokens, which are ASCII, compared without Unicode's
+// folding.
 func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
 	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
 		if x != y {
 			return false
 		}
@@ -379,17 +404,11 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
-// modifyResponse adjusts the origin's response before ReverseProxy copies
-// it to the viewer. An error it returns gives a 502.
+// modifyResponse adjusts the origin's response to a WebSocket upgrade
+// before ReverseProxy copies it to the viewer. An error it returns gives a
+// 502.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
-	// X-Cache belongs to the edge, never to the origin.
-	resp.Header.Del("X-Cache")
-	// CloudFront passes Set-Cookie only when the behaviour forwards
-	// cookies (DG RequestAndResponseBehaviorCustomOrigin, "HTTP response
-	// headers that CloudFront removes or replaces").
-	if !p.policy.setCookie {
-		resp.Header.Del("Set-Cookie")
-	}
+	p.filterResponse(resp.Header)
 	st, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange)
 	if !ok {
 		return nil
@@ -414,9 +433,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// exchange is the per-request state shared by ServeHTTP, the origin round
-// trip and the response body that ReverseProxy copies, all in the request's
-// goroutine.
+// exchange is the state of a WebSocket upgrade shared by serveUpgrade, the
+// origin round trip and the response body that ReverseProxy copies, all in
+// the request's goroutine.
 type exchange struct {
 	w       http.ResponseWriter // the caller's
 	watch   *idleWatch          // a WebSocket's idle timeout, or nil
@@ -449,20 +468,20 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 }
 
 // bufferPool lends ReverseProxy 32 KiB copy buffers from a pool shared by
-// every Proxy of a Transports.
+// every Proxy of a Transports. The pool holds the buffers' arrays, so that
+// neither Get nor Put allocates.
 type bufferPool struct{ pool *sync.Pool }
 
 const copyBufferSize = 32 << 10
 
 func newBufferPool() *sync.Pool {
-	return &sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+	return &sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 }
 
-func (b bufferPool) Get() []byte { return *b.pool.Get().(*[]byte) }
+func (b bufferPool) Get() []byte { return b.pool.Get().(*[copyBufferSize]byte)[:] }
 
 func (b bufferPool) Put(buf []byte) {
 	if cap(buf) == copyBufferSize {
-		buf = buf[:copyBufferSize]
-		b.pool.Put(&buf)
+		b.pool.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 	}
 }

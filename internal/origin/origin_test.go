@@ -747,6 +747,36 @@ func TestConnectionReuse(t *testing.T) {
 	}
 }
 
+// TestSessionResumption checks that a new origin connection resumes the
+// TLS session of an earlier one, with either TLS version, instead of a
+// full handshake.
+func TestSessionResumption(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			ca := newTestCA(t)
+			o := newTestOrigin(t, ca, nil)
+			o.srv.TLS.MaxVersion = version
+			tr := newTransports(ca, o.addr(), nil)
+			p, err := newProxy(originConfig(), behavior(forwarded(false, nil)), tr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range []bool{false, true} {
+				tr.CloseIdleConnections() // a new connection each time
+				w := httptest.NewRecorder()
+				p.ServeHTTP(w, httptest.NewRequest("GET", "https://login.example.com/", nil))
+				if w.Code != http.StatusOK {
+					t.Fatalf("request %d: status %d", i+1, w.Code)
+				}
+				if got := o.last(t); got.TLSVersion != version || got.Resumed != want {
+					t.Errorf("request %d: TLS %s, resumed %v; want %s, resumed %v",
+						i+1, tls.VersionName(got.TLSVersion), got.Resumed, tls.VersionName(version), want)
+				}
+			}
+		})
+	}
+}
+
 // TestConnectNotForwarded checks that a CONNECT that does not open an
 // HTTP/2 WebSocket is answered 405 and never reaches the origin.
 func TestConnectNotForwarded(t *testing.T) {

@@ -27,6 +27,9 @@ const (
 	maxResponseHeaderBytes = 20480
 	// tcpKeepAlive is the TCP keep-alive probe period of origin connections.
 	tcpKeepAlive = 30 * time.Second
+	// sessionCacheSize bounds the TLS sessions a transport keeps for
+	// resumption. They are all for its one origin name: a few suffice.
+	sessionCacheSize = 8
 )
 
 // DefaultWebSocketIdleTimeout is how long a WebSocket may carry no data, in
@@ -157,14 +160,22 @@ func (t *Transports) build(k transportKey) *http.Transport {
 			RootCAs:    t.roots,
 			MinVersion: k.minTLS,
 			MaxVersion: k.maxTLS,
+			// A new connection resumes the session of an earlier one
+			// (TLS 1.3 tickets, TLS 1.2 session tickets): no full
+			// handshake, no certificate chain to verify again. Sessions
+			// are keyed by ServerName, one per transport.
+			ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 		},
-		TLSHandshakeTimeout:    k.connect,
-		Protocols:              &protocols,
-		ForceAttemptHTTP2:      false,
-		DisableCompression:     true, // pass Accept-Encoding and bodies through untouched
-		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
-		IdleConnTimeout:        k.keepalive,
-		ResponseHeaderTimeout:  k.read,
+		TLSHandshakeTimeout: k.connect,
+		Protocols:           &protocols,
+		ForceAttemptHTTP2:   false,
+		DisableCompression:  true, // pass Accept-Encoding and bodies through untouched
+		MaxIdleConnsPerHost: maxIdleConnsPerHost,
+		IdleConnTimeout:     k.keepalive,
+		// No ResponseHeaderTimeout: the connection's read deadline,
+		// pushed by every write (see idleTimeoutConn), bounds the wait
+		// for the response headers to k.read already, without a timer
+		// per request.
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
@@ -173,22 +184,34 @@ func (t *Transports) build(k transportKey) *http.Transport {
 // idleTimeoutConn fails a read when the connection has been silent, in both
 // directions, for longer than its timeout. It is CloudFront's origin
 // response timeout: "the amount of time CloudFront waits after receiving a
-// packet of a response and before receiving the next packet". Writes push
-// the deadline too, so that a slow request upload is not cut by the read
+// packet of a response and before receiving the next packet", and the wait
+// for the response headers after the request was sent. Writes push the
+// deadline too, so that a slow request upload is not cut by the read
 // side's wait. A pooled idle connection is closed after at most the timeout
 // as well.
+//
+// Setting a deadline costs a timer update, and a request makes several
+// reads and writes: the deadline is set timeout+slack ahead and pushed
+// again only once slack has passed since, so a silence is cut between
+// timeout and timeout+slack (a 32nd of timeout) after the last data, never
+// before.
 //
 // Once the connection carries a WebSocket, an idleWatch takes over: the
 // deadline goes, and every read and write tells the watch that data flowed.
 type idleTimeoutConn struct {
 	net.Conn
 	timeout time.Duration
+	slack   time.Duration
+	epoch   time.Time    // the clock of pushed: monotonic
+	pushed  atomic.Int64 // when the deadline was last set, since epoch; <0 never
 	watch   atomic.Pointer[idleWatch]
 	reads   atomic.Uint64 // reads that returned data, for connCheck
 }
 
 func newIdleTimeoutConn(c net.Conn, timeout time.Duration) *idleTimeoutConn {
-	return &idleTimeoutConn{Conn: c, timeout: timeout}
+	ic := &idleTimeoutConn{Conn: c, timeout: timeout, slack: timeout / 32, epoch: time.Now()}
+	ic.pushed.Store(-1 - int64(ic.slack))
+	return ic
 }
 
 // watchedBy hands the connection's idle timeout over to w.
@@ -198,10 +221,21 @@ func (c *idleTimeoutConn) watchedBy(w *idleWatch) {
 	w.add(c)
 }
 
+// push moves the read deadline to between timeout and timeout+slack from
+// now.
+func (c *idleTimeoutConn) push() error {
+	now := int64(time.Since(c.epoch))
+	if now-c.pushed.Load() < int64(c.slack) {
+		return nil
+	}
+	c.pushed.Store(now)
+	return c.Conn.SetReadDeadline(time.Now().Add(c.timeout + c.slack))
+}
+
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
 	w := c.watch.Load()
 	if w == nil {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		if err := c.push(); err != nil {
 			return 0, err
 		}
 	}
@@ -222,7 +256,7 @@ func (c *idleTimeoutConn) Write(p []byte) (int, error) {
 			w.touch()
 		}
 	} else if err == nil {
-		err = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		err = c.push()
 	}
 	return n, err
 }
@@ -265,11 +299,19 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		trace = timing.trace(trace)
 	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	return send(rt.next, rt.attempts, req, check, timing)
+}
+
+// send makes req's round trip over next, and sends a GET or HEAD again, up
+// to attempts tries in all, when it failed in a way that may not happen
+// again (see retryTransport). check is in req's trace; so is timing when
+// it is not nil, and each attempt starts a new record in it.
+func send(next http.RoundTripper, attempts int, req *http.Request, check *connCheck, timing *Timing) (*http.Response, error) {
 	for attempt := 1; ; attempt++ {
 		if timing != nil {
 			timing.begin()
 		}
-		resp, err := rt.next.RoundTrip(req)
+		resp, err := next.RoundTrip(req)
 		if err == nil && check.unsolicited() {
 			// Closed before its end, the body takes the connection
 			// with it; close it outright too, in case there was none.
@@ -277,7 +319,7 @@ func (rt *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			check.conn.Load().Close()
 			resp, err = nil, errUnsolicited
 		}
-		if err == nil || attempt >= rt.attempts || !retryable(req, err) || req.Context().Err() != nil {
+		if err == nil || attempt >= attempts || !retryable(req, err) || req.Context().Err() != nil {
 			return resp, err
 		}
 	}
