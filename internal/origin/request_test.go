@@ -190,7 +190,7 @@ func TestProxyAllocs(t *testing.T) {
 	req := httptest.NewRequest("GET", "https://login.example.com/a?u=1", nil)
 	req.RemoteAddr = "192.0.2.10:51000"
 	req.Header.Set("User-Agent", "Mozilla/5.0")
-	req = req.WithContext(origin.WithRequestID(req.Context(), requestID))
+	req = req.WithContext(origin.WithRequestInfo(req.Context(), &origin.RequestInfo{ID: requestID}))
 	w := &discardWriter{header: make(http.Header)}
 	serve := func() {
 		clear(w.header)
