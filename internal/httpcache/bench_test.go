@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -168,49 +170,98 @@ func BenchmarkLookupAfterPurges1M(b *testing.B) {
 
 // BenchmarkMemoryPerObject stores 1 KiB responses through the whole
 // handler (origin headers of a typical static object, key, entry, index,
-// eviction queue) and reports the heap they take beyond their bodies.
+// eviction queue) and reports, per object, the heap they take beyond their
+// bodies, what the cache accounts for them beyond their bodies, and the
+// process's resident memory; then the same after one hit on every object
+// ("hot-"), which is when a hit's shared field values are made.
+//
+// The strings a response retains are made per request, as net/http makes
+// them: every origin field value is a string of its own (net/textproto
+// allocates each), and the request's path is a substring of its request
+// line.
+//
+// "unlimited" runs with the runtime's defaults; "memlimit" sets the soft
+// memory limit that portico serve sets (cmd/portico/memlimit.go: the
+// cache's budget plus a quarter plus 256 MiB), with a budget that holds
+// exactly the objects stored.
 func BenchmarkMemoryPerObject(b *testing.B) {
 	n := memObjects(b)
+	b.Run("unlimited", func(b *testing.B) { benchmarkMemory(b, n, false) })
+	b.Run("memlimit", func(b *testing.B) { benchmarkMemory(b, n, true) })
+}
+
+func benchmarkMemory(b *testing.B, n int, limited bool) {
 	body := make([]byte, 1024)
 	originH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Type", "application/javascript")
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-		h.Set("Etag", `"5d8c72a5edda8d6a"`)
-		h.Set("Last-Modified", "Tue, 15 Nov 2022 08:12:31 GMT")
-		h.Set("Date", "Wed, 21 Oct 2026 07:28:00 GMT")
-		h.Set("Content-Length", "1024")
-		h.Set("Server", "nginx")
+		for _, f := range [...][2]string{
+			{"Content-Type", "application/javascript"},
+			{"Cache-Control", "public, max-age=31536000, immutable"},
+			{"Etag", `"5d8c72a5edda8d6a"`},
+			{"Last-Modified", "Tue, 15 Nov 2022 08:12:31 GMT"},
+			{"Date", "Wed, 21 Oct 2026 07:28:00 GMT"},
+			{"Content-Length", "1024"},
+			{"Server", "nginx"},
+		} {
+			h[f[0]] = []string{strings.Clone(f[1])}
+		}
 		w.Write(body)
 	})
+	behaviour := behavior(0, 86400, 31536000, forwarded(false, "none"))
+	paths := make([]string, n)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/assets/js/chunk-%08d.js", i)
+	}
+	r := httptest.NewRequest("GET", "https://static.example.com/", nil)
+	r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	w := &benchWriter{h: http.Header{}}
+	serve := func(h http.Handler, path string) {
+		line := "GET " + path + " HTTP/1.1"
+		r.URL.Path = line[len("GET ") : len(line)-len(" HTTP/1.1")]
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+
+	budget := int64(1 << 40)
+	if limited {
+		// Every object counts the same against the budget: the paths
+		// have the same length.
+		c := New(budget, nil)
+		serve(legacyHandler(c, testScope, behaviour, originH), paths[0])
+		budget = int64(n)*c.Size() + 1<<20
+		limit := budget + budget/4 + 256<<20
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+	}
 	for b.Loop() {
-		c := New(1<<40, nil)
-		h := legacyHandler(c, testScope, behavior(0, 86400, 31536000, forwarded(false, "none")), originH)
-		w := &benchWriter{h: http.Header{}}
-		r := httptest.NewRequest("GET", "https://static.example.com/", nil)
-		r.Header.Set("Accept-Encoding", "gzip, deflate, br")
-		paths := make([]string, n)
-		for i := range paths {
-			paths[i] = fmt.Sprintf("/assets/js/chunk-%08d.js", i)
-		}
+		c := New(budget, nil)
+		h := legacyHandler(c, testScope, behaviour, originH)
 		var before, after runtime.MemStats
-		runtime.GC()
+		debug.FreeOSMemory()
 		runtime.ReadMemStats(&before)
 		rssBefore := residentBytes(b)
-		for i := range n {
-			r.URL.Path = paths[i]
-			clear(w.h)
-			h.ServeHTTP(w, r)
+		for _, p := range paths {
+			serve(h, p)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if c.Len() != n {
 			b.Fatalf("cache holds %d objects, want %d", c.Len(), n)
 		}
-		perObject := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+		perObject := func(v int64) float64 { return float64(v)/float64(n) - float64(len(body)) }
+		b.ReportMetric(perObject(int64(after.HeapAlloc-before.HeapAlloc)), "overhead-bytes/object")
+		b.ReportMetric(perObject(c.Size()), "accounted-overhead-bytes/object")
 		b.ReportMetric(float64(residentBytes(b)-rssBefore)/float64(n), "resident-bytes/object")
-		b.ReportMetric(perObject-float64(len(body)), "overhead-bytes/object")
-		b.ReportMetric(float64(c.Size())/float64(n)-float64(len(body)), "accounted-overhead-bytes/object")
+
+		for _, p := range paths {
+			serve(h, p)
+			if w.h.Get("X-Cache") != hit {
+				b.Fatalf("%s: X-Cache %q, want a hit", p, w.h.Get("X-Cache"))
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(perObject(int64(after.HeapAlloc-before.HeapAlloc)), "hot-overhead-bytes/object")
+		b.ReportMetric(float64(residentBytes(b)-rssBefore)/float64(n), "hot-resident-bytes/object")
 		runtime.KeepAlive(c)
 	}
 }
