@@ -68,9 +68,9 @@ func encodeEntry(e *entry, epoch uint64) []byte {
 	m = appendStrings(m, e.vary)
 	m = appendStrings(m, e.tags)
 	m = binary.BigEndian.AppendUint16(m, uint16(e.status))
-	m = binary.BigEndian.AppendUint32(m, uint32(len(e.header.names)))
-	for i, name := range e.header.names {
-		m = appendString(m, name)
+	m = binary.BigEndian.AppendUint32(m, uint32(e.header.len()))
+	for i := range e.header.len() {
+		m = appendString(m, e.header.name(i))
 		m = appendStrings(m, e.header.at(i))
 	}
 	for _, v := range [...]int64{e.responseTime, int64(e.age), int64(e.policy.ttl), int64(e.policy.swr), int64(e.policy.sie)} {

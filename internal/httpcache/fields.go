@@ -3,55 +3,293 @@ package httpcache
 import (
 	"net/http"
 	"slices"
-	"sort"
+	"strings"
 )
 
 // fields is the compact, immutable form of a stored response's header
-// fields: the canonical names in order, the values of all of them in one
-// slice, and where each name's values end. It takes about half the memory
-// of an http.Header, and serving it allocates nothing: each name gets a
-// capacity-limited sub-slice of vals, which an append copies rather than
-// overwrites.
+// fields: the canonical names in order, each with its values.
+//
+// It is one slice of strings: s[1:] holds the values of all the names, back
+// to back, and s[0] the table of the names (see fieldsPlan.write). Serving
+// it allocates nothing: a name is a substring of the table, and its values
+// a capacity-limited sub-slice of s, which an append copies rather than
+// overwrites. The table and the values are substrings of one string, which
+// may hold an entry's key too (see newEntry): a stored response keeps none
+// of the strings of the response it was made from.
 type fields struct {
-	names []string
-	ends  []uint32 // vals[ends[i-1]:ends[i]] are the values of names[i]
-	vals  []string
+	s []string
+}
+
+// The table of fields with n names, every number in it w bytes long,
+// big-endian:
+//
+//	w        1 byte: 1, 2 or 4, as the largest number needs
+//	n        the number of names
+//	nameEnd  n numbers: where each name ends in names
+//	valEnd   n numbers: where the values of each name end in s[1:]
+//	common   n bytes: 1 + the index of the name in commonNames, or 0
+//	names    the names not in commonNames, back to back
+
+// commonNames are the names of response header fields that most responses
+// carry, canonical and sorted: the table of fields refers to them rather
+// than holding them.
+var commonNames = [...]string{
+	"Accept-Ch",
+	"Accept-Ranges",
+	"Access-Control-Allow-Credentials",
+	"Access-Control-Allow-Headers",
+	"Access-Control-Allow-Methods",
+	"Access-Control-Allow-Origin",
+	"Access-Control-Expose-Headers",
+	"Access-Control-Max-Age",
+	"Age",
+	"Alt-Svc",
+	"Cache-Control",
+	"Cache-Status",
+	"Content-Disposition",
+	"Content-Encoding",
+	"Content-Language",
+	"Content-Length",
+	"Content-Location",
+	"Content-Security-Policy",
+	"Content-Security-Policy-Report-Only",
+	"Content-Type",
+	"Cross-Origin-Embedder-Policy",
+	"Cross-Origin-Opener-Policy",
+	"Cross-Origin-Resource-Policy",
+	"Date",
+	"Etag",
+	"Expires",
+	"Last-Modified",
+	"Link",
+	"Location",
+	"Nel",
+	"Origin-Agent-Cluster",
+	"Permissions-Policy",
+	"Pragma",
+	"Referrer-Policy",
+	"Report-To",
+	"Reporting-Endpoints",
+	"Retry-After",
+	"Server",
+	"Server-Timing",
+	"Strict-Transport-Security",
+	"Surrogate-Control",
+	"Surrogate-Key",
+	"Timing-Allow-Origin",
+	"Vary",
+	"Via",
+	"Www-Authenticate",
+	"X-Content-Type-Options",
+	"X-Frame-Options",
+	"X-Powered-By",
+	"X-Robots-Tag",
+	"X-Xss-Protection",
+}
+
+// commonName returns 1 + the index of name in commonNames, or 0.
+func commonName(name string) byte {
+	if i, ok := slices.BinarySearch(commonNames[:], name); ok {
+		return byte(1 + i)
+	}
+	return 0
+}
+
+// fieldsPlan is the layout of the compact form of some header fields,
+// measured before it is written.
+type fieldsPlan struct {
+	hd        http.Header
+	names     []string // the names kept, sorted
+	nv        int      // the number of values
+	namesLen  int      // the bytes of the names
+	valuesLen int      // the bytes of the values
+	w         int      // the bytes of a number in the table
+}
+
+// planFields measures the compact form of hd without the names skip
+// reports true for.
+func planFields(hd http.Header, skip func(name string) bool) fieldsPlan {
+	p := fieldsPlan{hd: hd}
+	for k, v := range hd {
+		if skip != nil && skip(k) {
+			continue
+		}
+		p.names = append(p.names, k)
+		p.nv += len(v)
+		if commonName(k) == 0 {
+			p.namesLen += len(k)
+		}
+		for _, s := range v {
+			p.valuesLen += len(s)
+		}
+	}
+	slices.Sort(p.names)
+	switch m := max(len(p.names), p.nv, p.namesLen); {
+	case m <= 0xff:
+		p.w = 1
+	case m <= 0xffff:
+		p.w = 2
+	default:
+		p.w = 4
+	}
+	return p
+}
+
+// tableLen is the length of the table.
+func (p *fieldsPlan) tableLen() int {
+	if len(p.names) == 0 {
+		return 0
+	}
+	return 1 + p.w*(1+2*len(p.names)) + len(p.names) + p.namesLen
+}
+
+// textLen is the length of the text write writes: the table, then the
+// values.
+func (p *fieldsPlan) textLen() int { return p.tableLen() + p.valuesLen }
+
+// write writes the table, then the values, to b.
+func (p *fieldsPlan) write(b *strings.Builder) {
+	if len(p.names) == 0 {
+		return
+	}
+	b.WriteByte(byte(p.w))
+	p.writeNum(b, len(p.names))
+	end := 0
+	for _, name := range p.names {
+		if commonName(name) == 0 {
+			end += len(name)
+		}
+		p.writeNum(b, end)
+	}
+	end = 0
+	for _, name := range p.names {
+		end += len(p.hd[name])
+		p.writeNum(b, end)
+	}
+	for _, name := range p.names {
+		b.WriteByte(commonName(name))
+	}
+	for _, name := range p.names {
+		if commonName(name) == 0 {
+			b.WriteString(name)
+		}
+	}
+	for _, name := range p.names {
+		for _, v := range p.hd[name] {
+			b.WriteString(v)
+		}
+	}
+}
+
+func (p *fieldsPlan) writeNum(b *strings.Builder, v int) {
+	for i := p.w - 1; i >= 0; i-- {
+		b.WriteByte(byte(v >> (8 * i)))
+	}
+}
+
+// fields returns the fields over text, what write wrote.
+func (p *fieldsPlan) fields(text string) fields {
+	if len(p.names) == 0 {
+		return fields{}
+	}
+	s := make([]string, 1, 1+p.nv)
+	n := p.tableLen()
+	s[0] = text[:n]
+	for _, name := range p.names {
+		for _, v := range p.hd[name] {
+			s = append(s, text[n:n+len(v)])
+			n += len(v)
+		}
+	}
+	return fields{s: s}
 }
 
 // newFields returns the compact form of hd, without the names skip
 // reports true for.
 func newFields(hd http.Header, skip func(name string) bool) fields {
-	var f fields
-	n, nv := 0, 0
-	for k, v := range hd {
-		if skip == nil || !skip(k) {
-			n++
-			nv += len(v)
-		}
+	p := planFields(hd, skip)
+	var b strings.Builder
+	b.Grow(p.textLen())
+	p.write(&b)
+	return p.fields(b.String())
+}
+
+// table returns the table, the length of its numbers and the number of
+// names.
+func (f *fields) table() (t string, w, n int) {
+	if len(f.s) == 0 {
+		return "", 0, 0
 	}
-	f.names = make([]string, 0, n)
-	for k := range hd {
-		if skip == nil || !skip(k) {
-			f.names = append(f.names, k)
-		}
+	t = f.s[0]
+	w = int(t[0])
+	return t, w, num(t, 1, w)
+}
+
+// num returns the w-byte number at t[off:].
+func num(t string, off, w int) int {
+	v := 0
+	for i := range w {
+		v = v<<8 | int(t[off+i])
 	}
-	sort.Strings(f.names)
-	f.ends = make([]uint32, n)
-	f.vals = make([]string, 0, nv)
-	for i, k := range f.names {
-		f.vals = append(f.vals, hd[k]...)
-		f.ends[i] = uint32(len(f.vals))
+	return v
+}
+
+// len returns the number of names.
+func (f *fields) len() int {
+	_, _, n := f.table()
+	return n
+}
+
+// name returns the i-th name.
+func (f *fields) name(i int) string {
+	t, w, n := f.table()
+	return nameAt(t, w, n, i)
+}
+
+func nameAt(t string, w, n, i int) string {
+	base := 1 + w*(1+2*n)
+	if c := t[base+i]; c != 0 {
+		return commonNames[c-1]
 	}
-	return f
+	base += n
+	lo := 0
+	if i > 0 {
+		lo = num(t, 1+w*i, w)
+	}
+	return t[base+lo : base+num(t, 1+w*(1+i), w)]
+}
+
+// at returns the values of the i-th name.
+func (f *fields) at(i int) []string {
+	t, w, n := f.table()
+	return f.valuesAt(t, w, n, i)
+}
+
+func (f *fields) valuesAt(t string, w, n, i int) []string {
+	lo := 0
+	if i > 0 {
+		lo = num(t, 1+w*(n+i), w)
+	}
+	hi := num(t, 1+w*(n+1+i), w)
+	return f.s[1+lo : 1+hi : 1+hi]
 }
 
 // values returns the values of name (canonical), or nil.
 func (f *fields) values(name string) []string {
-	i, ok := slices.BinarySearch(f.names, name)
-	if !ok {
-		return nil
+	t, w, n := f.table()
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch c := strings.Compare(nameAt(t, w, n, m), name); {
+		case c == 0:
+			return f.valuesAt(t, w, n, m)
+		case c < 0:
+			lo = m + 1
+		default:
+			hi = m
+		}
 	}
-	return f.at(i)
+	return nil
 }
 
 // get returns the first value of name (canonical), or "".
@@ -62,38 +300,31 @@ func (f *fields) get(name string) string {
 	return ""
 }
 
-func (f *fields) at(i int) []string {
-	lo := uint32(0)
-	if i > 0 {
-		lo = f.ends[i-1]
-	}
-	hi := f.ends[i]
-	return f.vals[lo:hi:hi]
-}
-
 // copyTo sets every field in hd. It does not allocate beyond what hd's
 // map needs.
 func (f *fields) copyTo(hd http.Header) {
-	for i, name := range f.names {
-		hd[name] = f.at(i)
+	t, w, n := f.table()
+	for i := range n {
+		hd[nameAt(t, w, n, i)] = f.valuesAt(t, w, n, i)
 	}
 }
 
 // header returns the fields as a new http.Header.
 func (f *fields) header() http.Header {
-	hd := make(http.Header, len(f.names))
+	hd := make(http.Header, f.len())
 	f.copyTo(hd)
 	return hd
 }
 
-// size is what the fields count against the byte budget.
-func (f *fields) size() int64 {
-	n := int64(len(f.names)*(16+4) + len(f.vals)*16)
-	for i, name := range f.names {
-		n += int64(len(name))
-		for _, v := range f.at(i) {
-			n += int64(len(v))
-		}
+// textLen returns the length of the text the fields are made of: the
+// table and the values.
+func (f *fields) textLen() int {
+	n := 0
+	for _, s := range f.s {
+		n += len(s)
 	}
 	return n
 }
+
+// size is what the fields count against the byte budget.
+func (f *fields) size() int64 { return int64(16*cap(f.s) + f.textLen()) }
