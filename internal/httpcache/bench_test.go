@@ -34,7 +34,7 @@ func newLargeCache(tb testing.TB, n int) *largeCache {
 	h := legacyHandler(c, testScope, b, http.NotFoundHandler()).(*handler)
 	r := httptest.NewRequest("GET", "https://h.example/", nil)
 	r.Header.Set("Accept-Encoding", "gzip, br")
-	header := newFields(http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"max-age=86400"}}, nil)
+	header := http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"max-age=86400"}}
 	body := make([]byte, 16)
 	lc := &largeCache{c: c, h: h, r: r, paths: make([]string, n)}
 	buf := make([]byte, 0, 256)
@@ -45,8 +45,8 @@ func newLargeCache(tb testing.TB, n int) *largeCache {
 		r.URL.Path = p
 		buf = h.spec.appendKey(buf[:0], r, classGet)
 		key := string(buf)
-		c.store(&entry{key: key, hash: c.hashKey(key), sc: h.sc, path: p, gen: gen, status: 200, header: header, body: body,
-			policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano(), size: 1024})
+		c.store(newEntry(&response{key: key, sc: h.sc, path: p, gen: gen, status: 200, header: header, body: body,
+			policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano()}))
 	}
 	return lc
 }

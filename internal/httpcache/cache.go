@@ -82,17 +82,11 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // DefaultMaxObjectBytes is the largest body the cache stores; it is smaller
 // when the budget is: one object never takes more than 1/16 of it.
 const DefaultMaxObjectBytes = 8 << 20
-
-// entryOverhead is the memory an entry costs besides its key, path,
-// header fields and body, for the byte budget: the entry itself, its slot
-// in the index and its share of the ghost queue.
-const entryOverhead = int(unsafe.Sizeof(entry{})) + 64
 
 // Cache is an in-memory HTTP cache shared by every behaviour of every
 // distribution; each Handler works in a scope (the distribution ID). It is

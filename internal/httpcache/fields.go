@@ -315,16 +315,3 @@ func (f *fields) header() http.Header {
 	f.copyTo(hd)
 	return hd
 }
-
-// textLen returns the length of the text the fields are made of: the
-// table and the values.
-func (f *fields) textLen() int {
-	n := 0
-	for _, s := range f.s {
-		n += len(s)
-	}
-	return n
-}
-
-// size is what the fields count against the byte budget.
-func (f *fields) size() int64 { return int64(16*cap(f.s) + f.textLen()) }

@@ -64,7 +64,7 @@ func (q *fifo) push(e *entry) {
 	e.prev, e.next = &q.root, q.root.next
 	q.root.next.prev = e
 	q.root.next = e
-	q.bytes += e.size
+	q.bytes += int64(e.size)
 	q.n++
 }
 
@@ -72,7 +72,7 @@ func (q *fifo) unlink(e *entry) {
 	e.prev.next = e.next
 	e.next.prev = e.prev
 	e.prev, e.next = nil, nil
-	q.bytes -= e.size
+	q.bytes -= int64(e.size)
 	q.n--
 }
 
@@ -164,7 +164,7 @@ func (head *entry) pick(r *http.Request) *entry {
 // a purge since its origin request started matches it. It reports whether
 // e was stored.
 func (c *Cache) store(e *entry) bool {
-	if e.size > c.maxBytes {
+	if int64(e.size) > c.maxBytes {
 		return false
 	}
 	c.mu.Lock()
@@ -175,7 +175,8 @@ func (c *Cache) store(e *entry) bool {
 	var buf [4]*entry
 	dropped := buf[:0]
 	var replaced *entry
-	sh := c.shard(e.hash)
+	hash := c.hashKey(e.key)
+	sh := c.shard(hash)
 	sh.mu.Lock()
 	last, n := e, 1
 	for v := sh.m[e.key]; v != nil; {
@@ -206,7 +207,7 @@ func (c *Cache) store(e *entry) bool {
 		if replaced.queue == queueMain {
 			q = &c.main
 		}
-	} else if c.ghost.take(e.hash) {
+	} else if c.ghost.take(hash) {
 		q = &c.main
 	}
 	c.enqueue(e, q)
@@ -242,7 +243,7 @@ func (c *Cache) removeLocked(e *entry) {
 	if e.queue == queueNone {
 		return
 	}
-	sh := c.shard(e.hash)
+	sh := c.shard(c.hashKey(e.key))
 	sh.mu.Lock()
 	if head := sh.m[e.key]; head == e {
 		if e.nextVariant == nil {
@@ -268,7 +269,7 @@ func (c *Cache) enqueue(e *entry, q *fifo) {
 		e.queue = queueMain
 	}
 	q.push(e)
-	c.size += e.size
+	c.size += int64(e.size)
 	c.count++
 }
 
@@ -283,7 +284,7 @@ func (c *Cache) dequeue(e *entry) {
 		return
 	}
 	e.queue = queueNone
-	c.size -= e.size
+	c.size -= int64(e.size)
 	c.count--
 }
 
@@ -313,7 +314,7 @@ func (c *Cache) evictSmall() {
 		return
 	}
 	c.removeLocked(t)
-	c.ghost.add(t.hash, c.count)
+	c.ghost.add(c.hashKey(t.key), c.count)
 }
 
 // evictMain considers the tail of the main queue: reinserted with one hit
