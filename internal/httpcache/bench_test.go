@@ -170,10 +170,13 @@ func BenchmarkLookupAfterPurges1M(b *testing.B) {
 
 // BenchmarkMemoryPerObject stores 1 KiB responses through the whole
 // handler (origin headers of a typical static object, key, entry, index,
-// eviction queue) and reports, per object, the heap they take beyond their
-// bodies, what the cache accounts for them beyond their bodies, and the
-// process's resident memory; then the same after one hit on every object
-// ("hot-"), which is when a hit's shared field values are made.
+// eviction queue) in a cache whose budget holds just that many, and
+// reports, per object, the heap they take beyond their bodies, what the
+// cache counts for them beyond their bodies, and the process's resident
+// memory. Then the same after one hit on every object ("hot-"), when a
+// hit's shared field values are made; then after as many misses again as
+// half the objects ("churn-"), each evicting an object and leaving its hash
+// in the ghost queue, when the cache is as it runs for long.
 //
 // The strings a response retains are made per request, as net/http makes
 // them: every origin field value is a string of its own (net/textproto
@@ -182,8 +185,7 @@ func BenchmarkLookupAfterPurges1M(b *testing.B) {
 //
 // "unlimited" runs with the runtime's defaults; "memlimit" sets the soft
 // memory limit that portico serve sets (cmd/portico/memlimit.go: the
-// cache's budget plus a quarter plus 256 MiB), with a budget that holds
-// exactly the objects stored.
+// cache's budget plus a quarter plus 256 MiB).
 func BenchmarkMemoryPerObject(b *testing.B) {
 	n := memObjects(b)
 	b.Run("unlimited", func(b *testing.B) { benchmarkMemory(b, n, false) })
@@ -208,7 +210,7 @@ func benchmarkMemory(b *testing.B, n int, limited bool) {
 		w.Write(body)
 	})
 	behaviour := behavior(0, 86400, 31536000, forwarded(false, "none"))
-	paths := make([]string, n)
+	paths := make([]string, n+n/2)
 	for i := range paths {
 		paths[i] = fmt.Sprintf("/assets/js/chunk-%08d.js", i)
 	}
@@ -222,13 +224,12 @@ func benchmarkMemory(b *testing.B, n int, limited bool) {
 		h.ServeHTTP(w, r)
 	}
 
-	budget := int64(1 << 40)
+	// Every object counts the same against the budget: the paths have
+	// the same length.
+	one := New(1<<40, nil)
+	serve(legacyHandler(one, testScope, behaviour, originH), paths[0])
+	budget := int64(n) * one.Size()
 	if limited {
-		// Every object counts the same against the budget: the paths
-		// have the same length.
-		c := New(budget, nil)
-		serve(legacyHandler(c, testScope, behaviour, originH), paths[0])
-		budget = int64(n)*c.Size() + 1<<20
 		limit := budget + budget/4 + 256<<20
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	}
@@ -239,29 +240,35 @@ func benchmarkMemory(b *testing.B, n int, limited bool) {
 		debug.FreeOSMemory()
 		runtime.ReadMemStats(&before)
 		rssBefore := residentBytes(b)
-		for _, p := range paths {
+		report := func(phase string) {
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			objects := float64(c.Len())
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/objects-float64(len(body)), phase+"overhead-bytes/object")
+			b.ReportMetric(float64(residentBytes(b)-rssBefore)/objects, phase+"resident-bytes/object")
+		}
+
+		for _, p := range paths[:n] {
 			serve(h, p)
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
 		if c.Len() != n {
 			b.Fatalf("cache holds %d objects, want %d", c.Len(), n)
 		}
-		perObject := func(v int64) float64 { return float64(v)/float64(n) - float64(len(body)) }
-		b.ReportMetric(perObject(int64(after.HeapAlloc-before.HeapAlloc)), "overhead-bytes/object")
-		b.ReportMetric(perObject(c.Size()), "accounted-overhead-bytes/object")
-		b.ReportMetric(float64(residentBytes(b)-rssBefore)/float64(n), "resident-bytes/object")
+		report("")
+		b.ReportMetric(float64(c.Size())/float64(n)-float64(len(body)), "accounted-overhead-bytes/object")
 
-		for _, p := range paths {
+		for _, p := range paths[:n] {
 			serve(h, p)
 			if w.h.Get("X-Cache") != hit {
 				b.Fatalf("%s: X-Cache %q, want a hit", p, w.h.Get("X-Cache"))
 			}
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(perObject(int64(after.HeapAlloc-before.HeapAlloc)), "hot-overhead-bytes/object")
-		b.ReportMetric(float64(residentBytes(b)-rssBefore)/float64(n), "hot-resident-bytes/object")
+		report("hot-")
+
+		for _, p := range paths[n:] {
+			serve(h, p)
+		}
+		report("churn-")
 		runtime.KeepAlive(c)
 	}
 }

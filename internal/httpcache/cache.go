@@ -163,7 +163,7 @@ func Open(cfg Config) (*Cache, error) {
 		c.collapseTimeout = DefaultCollapseTimeout
 	}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*entry)
+		c.shards[i].m = make(map[uint64]*entry)
 	}
 	c.small.init()
 	c.main.init()

@@ -124,3 +124,59 @@ func TestKeyPath(t *testing.T) {
 func clone(s string) string { return strings.Clone(s) }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestHashCollision checks that keys of the same hash, whose variants
+// share a list in the index, are told apart by lookups, stores and
+// removals. (Real collisions of 64-bit hashes are too rare to find: the
+// test puts another key's entry in the list by hand.)
+func TestHashCollision(t *testing.T) {
+	c := New(1<<20, nil)
+	sc := c.scope(testScope)
+	r := &http.Request{Header: http.Header{}}
+	a := newEntry(&response{key: "a", sc: sc, path: "/a", policy: storePolicy{ttl: time.Hour}})
+	other := newEntry(&response{key: "b", sc: sc, path: "/b", policy: storePolicy{ttl: time.Hour}})
+	if !c.store(a) {
+		t.Fatal("not stored")
+	}
+	hash := c.hashKey("a")
+	sh := c.shard(hash)
+	sh.mu.Lock()
+	other.nextVariant = sh.m[hash]
+	sh.m[hash] = other // the newest in the list, yet of another key
+	sh.mu.Unlock()
+
+	if e, found := c.lookupString("a", r); e != a || !found {
+		t.Errorf("lookup a = %p, %v; want %p", e, found, a)
+	}
+	if e, found := c.lookup([]byte("a"), r); e != a || !found {
+		t.Errorf("lookup a as bytes = %p, %v; want %p", e, found, a)
+	}
+	a2 := newEntry(&response{key: "a", sc: sc, path: "/a", policy: storePolicy{ttl: time.Hour}})
+	if !c.store(a2) {
+		t.Fatal("a refresh was not stored")
+	}
+	if e, _ := c.lookupString("a", r); e != a2 {
+		t.Errorf("after a refresh, lookup a = %p, want %p", e, a2)
+	}
+	sh.mu.RLock()
+	kept := false
+	for v := sh.m[hash]; v != nil; v = v.nextVariant {
+		kept = kept || v == other
+		if v == a {
+			t.Error("the replaced variant is still listed")
+		}
+	}
+	sh.mu.RUnlock()
+	if !kept {
+		t.Error("storing a's variant dropped the other key's entry")
+	}
+	c.remove(a2)
+	if e, found := c.lookupString("a", r); e != nil || found {
+		t.Errorf("after removal, lookup a = %p, %v", e, found)
+	}
+	sh.mu.RLock()
+	if sh.m[hash] != other {
+		t.Error("removing a dropped the other key's entry")
+	}
+	sh.mu.RUnlock()
+}

@@ -159,9 +159,13 @@ func (c *Cache) Peek(scope string, b *portico.CacheBehavior, pol portico.Resolve
 	// Purged variants that no request has removed yet do not count.
 	var e *entry
 	verdict := valid
-	sh := c.shard(c.hashKey(key))
+	hash := c.hashKey(key)
+	sh := c.shard(hash)
 	sh.mu.RLock()
-	for v := sh.m[key]; v != nil; v = v.nextVariant {
+	for v := sh.m[hash]; v != nil; v = v.nextVariant {
+		if v.key != key {
+			continue // another key of the same hash
+		}
 		vv := h.sc.verdict(v)
 		if vv == purged {
 			continue

@@ -48,14 +48,14 @@ func allocSize(n int, pointers bool) int {
 // Fixed costs of an entry, beyond its own allocations.
 const (
 	// indexSlotBytes bounds an entry's share of its shard's map: a slot
-	// (key and pointer) and its control byte, in a table that may be as
-	// little as 7/16 full right after it grows.
-	indexSlotBytes = (int(unsafe.Sizeof("")+unsafe.Sizeof((*entry)(nil))) + 1) * 16 / 7
+	// (key hash and pointer) and its control byte, in a table that may be
+	// as little as 7/16 full right after it grows.
+	indexSlotBytes = (int(unsafe.Sizeof(uint64(0))+unsafe.Sizeof((*entry)(nil))) + 1) * 16 / 7
 	// ghostBytes bounds an entry's share of the ghost queue, which
 	// remembers as many key hashes as the cache holds entries: a slot in
 	// its slice (which grows to twice its length, and keeps up to as many
 	// forgotten hashes again before it is compacted) and in its set.
-	ghostBytes = 8*4 + (8+1)*16/7
+	ghostBytes = 4*4 + (4+1)*16/7
 	// stampBytes bounds a hit's Age and Cache-Status values (hitStamp),
 	// made on an entry's first hit and replaced each second: the stamp,
 	// the two slices, and the two values (an Age of up to 10 digits and a

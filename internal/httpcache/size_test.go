@@ -44,8 +44,9 @@ func TestAllocSize(t *testing.T) {
 }
 
 // TestAccountingCovers stores responses of several shapes through the
-// handler, then hits each once, and checks that what the cache counts
-// against its budget is at least the heap the responses take.
+// handler in a cache whose budget holds just that many, then hits each
+// once, then makes as many misses again, and checks that what the cache
+// counts against its budget is at least the heap it takes.
 func TestAccountingCovers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes what the heap holds")
@@ -85,7 +86,7 @@ func TestAccountingCovers(t *testing.T) {
 			h["Content-Type"] = []string{strings.Clone("text/html; charset=utf-8")}
 		}},
 	}
-	const n = 4000
+	const n = 3000
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Text that compresses to about half.
@@ -99,48 +100,60 @@ func TestAccountingCovers(t *testing.T) {
 				w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
 				w.Write(body)
 			})
-			c := New(1<<40, nil)
-			h := legacyHandler(c, testScope, tt.behaviour, origin)
-			targets := make([]string, n)
+			targets := make([]string, 2*n)
 			for i := range targets {
 				targets[i] = fmt.Sprintf("https://static.example.com/assets/%08d.js?%s", i, tt.query)
 			}
 			w := &benchWriter{h: http.Header{}}
-			var coding string
-			serve := func(target string) {
+			serve := func(h http.Handler, target string) {
 				r := httptest.NewRequest("GET", target, nil)
 				r.Header["Accept-Encoding"] = []string{"gzip, br"}
 				r.Header["Origin"] = []string{"https://www.example.com"}
 				clear(w.h)
 				h.ServeHTTP(w, r)
-				coding = w.h.Get("Content-Encoding")
 			}
+			// A budget for n responses: they all count the same.
+			one := New(1<<40, nil)
+			serve(legacyHandler(one, testScope, tt.behaviour, origin), targets[0])
+			if compressed := tt.behaviour.Compress != nil; (w.h.Get("Content-Encoding") != "") != compressed {
+				t.Fatalf("Content-Encoding %q, want compression %v", w.h.Get("Content-Encoding"), compressed)
+			}
+			c := New(n*one.Size(), nil)
+			h := legacyHandler(c, testScope, tt.behaviour, origin)
+
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			for _, target := range targets {
-				serve(target)
-			}
-			for _, target := range targets {
-				serve(target)
-				if w.h.Get("X-Cache") != hit {
-					t.Fatalf("%s: X-Cache %q, Cache-Status %q, want a hit", target, w.h.Get("X-Cache"), w.h.Get("Cache-Status"))
+			check := func(phase string) {
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap, accounted := int64(after.HeapAlloc)-int64(before.HeapAlloc), c.Size()
+				if accounted < heap {
+					t.Errorf("%s: the cache counts %d bytes for %d responses; they take %d", phase, accounted, c.Len(), heap)
+				} else {
+					t.Logf("%s: the cache counts %d bytes a response; they take %d", phase, accounted/int64(c.Len()), heap/int64(c.Len()))
 				}
 			}
-			runtime.GC()
-			runtime.ReadMemStats(&after)
-			if compressed := tt.behaviour.Compress != nil; (coding != "") != compressed {
-				t.Fatalf("Content-Encoding %q, want compression %v", coding, compressed)
+			for _, target := range targets[:n] {
+				serve(h, target)
 			}
 			if c.Len() != n {
 				t.Fatalf("the cache holds %d responses, want %d", c.Len(), n)
 			}
-			heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-			if accounted := c.Size(); accounted < heap {
-				t.Errorf("the cache counts %d bytes a response; they take %d", accounted/n, heap/n)
-			} else {
-				t.Logf("the cache counts %d bytes a response; they take %d", accounted/n, heap/n)
+			check("stored")
+			for _, target := range targets[:n] {
+				serve(h, target)
+				if w.h.Get("X-Cache") != hit {
+					t.Fatalf("%s: X-Cache %q, Cache-Status %q, want a hit", target, w.h.Get("X-Cache"), w.h.Get("Cache-Status"))
+				}
 			}
+			check("hit")
+			// As many misses again, evicting as many: their hashes fill
+			// the ghost queue.
+			for _, target := range targets[n:] {
+				serve(h, target)
+			}
+			check("evicting")
 			runtime.KeepAlive(c)
 		})
 	}
