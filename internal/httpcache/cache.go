@@ -107,6 +107,9 @@ type Cache struct {
 	size  int64
 	count int
 	ghost ghost
+	// shared holds the copies of common field values that entries refer
+	// to; the bytes it holds count against the budget besides size.
+	shared *sharedValues
 
 	scopesMu sync.Mutex
 	scopes   map[string]*scope
@@ -158,6 +161,7 @@ func Open(cfg Config) (*Cache, error) {
 		epoch:           rand.Uint64(),
 		scopes:          make(map[string]*scope),
 		collapseTimeout: cfg.CollapseTimeout,
+		shared:          newSharedValues(cfg.MaxBytes),
 	}
 	if c.collapseTimeout <= 0 {
 		c.collapseTimeout = DefaultCollapseTimeout

@@ -357,6 +357,7 @@ func (d *diskTier) load(c *Cache, sc *scope, key string, r *http.Request) *entry
 			tags:         m.tags,
 			status:       m.status,
 			header:       m.header,
+			shared:       c.shared,
 			body:         slices.Clone(body), // not the whole file
 			responseTime: m.responseTime,
 			age:          m.age,

@@ -102,7 +102,10 @@ type response struct {
 	// skip reports the fields of header not to store; nil stores them
 	// all.
 	skip func(name string) bool
-	body []byte
+	// shared holds the copies of common field values that the entry may
+	// refer to; nil for none.
+	shared *sharedValues
+	body   []byte
 
 	responseTime       int64
 	age                time.Duration
@@ -112,7 +115,7 @@ type response struct {
 }
 
 // newEntry returns the entry of r. The entry keeps r's body and none of its
-// strings.
+// strings, but for the shared copies of values it refers to.
 func newEntry(r *response) *entry {
 	e := &entry{
 		sc:           r.sc,
@@ -152,7 +155,7 @@ func newEntry(r *response) *entry {
 	hasMore := m.ownPath || m.validators || len(m.vary) > 0 || len(m.tags) > 0
 
 	// One string holds the key, what goes in more, and the fields.
-	p := planFields(r.header, r.skip)
+	p := planFields(r.header, r.skip, r.shared)
 	n := len(r.key) + p.textLen()
 	if hasMore {
 		n += len(m.path) + len(m.etag) + len(m.lastModified)

@@ -32,64 +32,73 @@ type fields struct {
 
 // commonNames are the names of response header fields that most responses
 // carry, canonical and sorted: the table of fields refers to them rather
-// than holding them.
-var commonNames = [...]string{
-	"Accept-Ch",
-	"Accept-Ranges",
-	"Access-Control-Allow-Credentials",
-	"Access-Control-Allow-Headers",
-	"Access-Control-Allow-Methods",
-	"Access-Control-Allow-Origin",
-	"Access-Control-Expose-Headers",
-	"Access-Control-Max-Age",
-	"Age",
-	"Alt-Svc",
-	"Cache-Control",
-	"Cache-Status",
-	"Content-Disposition",
-	"Content-Encoding",
-	"Content-Language",
-	"Content-Length",
-	"Content-Location",
-	"Content-Security-Policy",
-	"Content-Security-Policy-Report-Only",
-	"Content-Type",
-	"Cross-Origin-Embedder-Policy",
-	"Cross-Origin-Opener-Policy",
-	"Cross-Origin-Resource-Policy",
-	"Date",
-	"Etag",
-	"Expires",
-	"Last-Modified",
-	"Link",
-	"Location",
-	"Nel",
-	"Origin-Agent-Cluster",
-	"Permissions-Policy",
-	"Pragma",
-	"Referrer-Policy",
-	"Report-To",
-	"Reporting-Endpoints",
-	"Retry-After",
-	"Server",
-	"Server-Timing",
-	"Strict-Transport-Security",
-	"Surrogate-Control",
-	"Surrogate-Key",
-	"Timing-Allow-Origin",
-	"Vary",
-	"Via",
-	"Www-Authenticate",
-	"X-Content-Type-Options",
-	"X-Frame-Options",
-	"X-Powered-By",
-	"X-Robots-Tag",
-	"X-Xss-Protection",
+// than holding them. Those marked shared have values that many responses
+// share, which entries may refer to (see sharedValues) rather than hold.
+var commonNames = [...]commonField{
+	{"Accept-Ch", true},
+	{"Accept-Ranges", true},
+	{"Access-Control-Allow-Credentials", true},
+	{"Access-Control-Allow-Headers", true},
+	{"Access-Control-Allow-Methods", true},
+	{"Access-Control-Allow-Origin", true},
+	{"Access-Control-Expose-Headers", true},
+	{"Access-Control-Max-Age", true},
+	{"Age", false},
+	{"Alt-Svc", true},
+	{"Cache-Control", true},
+	{"Cache-Status", false},
+	{"Content-Disposition", false},
+	{"Content-Encoding", true},
+	{"Content-Language", true},
+	{"Content-Length", false},
+	{"Content-Location", false},
+	{"Content-Security-Policy", true},
+	{"Content-Security-Policy-Report-Only", true},
+	{"Content-Type", true},
+	{"Cross-Origin-Embedder-Policy", true},
+	{"Cross-Origin-Opener-Policy", true},
+	{"Cross-Origin-Resource-Policy", true},
+	{"Date", false},
+	{"Etag", false},
+	{"Expires", false},
+	{"Last-Modified", false},
+	{"Link", false},
+	{"Location", false},
+	{"Nel", true},
+	{"Origin-Agent-Cluster", true},
+	{"Permissions-Policy", true},
+	{"Pragma", true},
+	{"Referrer-Policy", true},
+	{"Report-To", true},
+	{"Reporting-Endpoints", true},
+	{"Retry-After", false},
+	{"Server", true},
+	{"Server-Timing", false},
+	{"Strict-Transport-Security", true},
+	{"Surrogate-Control", true},
+	{"Surrogate-Key", false},
+	{"Timing-Allow-Origin", true},
+	{"Vary", true},
+	{"Via", true},
+	{"Www-Authenticate", false},
+	{"X-Content-Type-Options", true},
+	{"X-Frame-Options", true},
+	{"X-Powered-By", true},
+	{"X-Robots-Tag", true},
+	{"X-Xss-Protection", true},
+}
+
+type commonField struct {
+	name   string
+	shared bool
 }
 
 // commonName returns 1 + the index of name in commonNames, or 0.
 func commonName(name string) byte {
-	if i, ok := slices.BinarySearch(commonNames[:], name); ok {
+	i, ok := slices.BinarySearchFunc(commonNames[:], name, func(c commonField, name string) int {
+		return strings.Compare(c.name, name)
+	})
+	if ok {
 		return byte(1 + i)
 	}
 	return 0
@@ -102,13 +111,17 @@ type fieldsPlan struct {
 	names     []string // the names kept, sorted
 	nv        int      // the number of values
 	namesLen  int      // the bytes of the names
-	valuesLen int      // the bytes of the values
+	valuesLen int      // the bytes of the values written
 	w         int      // the bytes of a number in the table
+	// shared holds, for each value in order, the shared copy to refer to,
+	// or "" to write the value; nil when there is none.
+	shared []string
 }
 
 // planFields measures the compact form of hd without the names skip
-// reports true for.
-func planFields(hd http.Header, skip func(name string) bool) fieldsPlan {
+// reports true for, referring to the copies of sv (which may be nil) for
+// the values it shares.
+func planFields(hd http.Header, skip func(name string) bool, sv *sharedValues) fieldsPlan {
 	p := fieldsPlan{hd: hd}
 	for k, v := range hd {
 		if skip != nil && skip(k) {
@@ -119,11 +132,26 @@ func planFields(hd http.Header, skip func(name string) bool) fieldsPlan {
 		if commonName(k) == 0 {
 			p.namesLen += len(k)
 		}
-		for _, s := range v {
-			p.valuesLen += len(s)
-		}
 	}
 	slices.Sort(p.names)
+	i := 0
+	for _, name := range p.names {
+		c := commonName(name)
+		for _, v := range hd[name] {
+			if c != 0 && commonNames[c-1].shared {
+				if copy, ok := sv.get(v); ok {
+					if p.shared == nil {
+						p.shared = make([]string, p.nv)
+					}
+					p.shared[i] = copy
+					i++
+					continue
+				}
+			}
+			p.valuesLen += len(v)
+			i++
+		}
+	}
 	switch m := max(len(p.names), p.nv, p.namesLen); {
 	case m <= 0xff:
 		p.w = 1
@@ -174,9 +202,13 @@ func (p *fieldsPlan) write(b *strings.Builder) {
 			b.WriteString(name)
 		}
 	}
+	i := 0
 	for _, name := range p.names {
 		for _, v := range p.hd[name] {
-			b.WriteString(v)
+			if p.shared == nil || p.shared[i] == "" {
+				b.WriteString(v)
+			}
+			i++
 		}
 	}
 }
@@ -197,6 +229,10 @@ func (p *fieldsPlan) fields(text string) fields {
 	s[0] = text[:n]
 	for _, name := range p.names {
 		for _, v := range p.hd[name] {
+			if p.shared != nil && p.shared[len(s)-1] != "" {
+				s = append(s, p.shared[len(s)-1])
+				continue
+			}
 			s = append(s, text[n:n+len(v)])
 			n += len(v)
 		}
@@ -207,7 +243,7 @@ func (p *fieldsPlan) fields(text string) fields {
 // newFields returns the compact form of hd, without the names skip
 // reports true for.
 func newFields(hd http.Header, skip func(name string) bool) fields {
-	p := planFields(hd, skip)
+	p := planFields(hd, skip, nil)
 	var b strings.Builder
 	b.Grow(p.textLen())
 	p.write(&b)
@@ -249,7 +285,7 @@ func (f *fields) name(i int) string {
 func nameAt(t string, w, n, i int) string {
 	base := 1 + w*(1+2*n)
 	if c := t[base+i]; c != 0 {
-		return commonNames[c-1]
+		return commonNames[c-1].name
 	}
 	base += n
 	lo := 0

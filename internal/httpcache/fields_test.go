@@ -135,12 +135,15 @@ func TestCommonNames(t *testing.T) {
 	if len(commonNames) > 255 {
 		t.Fatalf("%d common names; at most 255 fit a byte", len(commonNames))
 	}
-	for i, name := range commonNames {
-		if http.CanonicalHeaderKey(name) != name {
-			t.Errorf("%q is not canonical", name)
+	for i, c := range commonNames {
+		if http.CanonicalHeaderKey(c.name) != c.name {
+			t.Errorf("%q is not canonical", c.name)
 		}
-		if i > 0 && commonNames[i-1] >= name {
-			t.Errorf("%q is out of order", name)
+		if i > 0 && commonNames[i-1].name >= c.name {
+			t.Errorf("%q is out of order", c.name)
+		}
+		if got := commonName(c.name); got != byte(i+1) {
+			t.Errorf("commonName(%q) = %d, want %d", c.name, got, i+1)
 		}
 	}
 }

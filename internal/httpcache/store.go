@@ -306,7 +306,7 @@ func (c *Cache) dequeue(e *entry) {
 
 // evict removes entries until the cache fits its budget. c.mu is held.
 func (c *Cache) evict() {
-	for c.size > c.maxBytes {
+	for c.size+c.shared.bytes() > c.maxBytes && c.count > 0 {
 		if c.small.bytes > c.maxBytes/smallShare || c.main.n == 0 {
 			c.evictSmall()
 		} else {
@@ -354,11 +354,12 @@ func (c *Cache) Len() int {
 	return c.count
 }
 
-// Size returns the bytes the stored responses count against the budget.
+// Size returns the bytes the stored responses count against the budget,
+// with the copies of field values they share.
 func (c *Cache) Size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.size
+	return c.size + c.shared.bytes()
 }
 
 // scope returns the state of the named scope, creating it.
