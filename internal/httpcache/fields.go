@@ -263,11 +263,13 @@ func (f *fields) table() (t string, w, n int) {
 
 // num returns the w-byte number at t[off:].
 func num(t string, off, w int) int {
-	v := 0
-	for i := range w {
-		v = v<<8 | int(t[off+i])
+	switch w {
+	case 1:
+		return int(t[off])
+	case 2:
+		return int(t[off])<<8 | int(t[off+1])
 	}
-	return v
+	return int(t[off])<<24 | int(t[off+1])<<16 | int(t[off+2])<<8 | int(t[off+3])
 }
 
 // len returns the number of names.

@@ -545,7 +545,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 		hd["Cache-Status"] = withCacheStatus(e.header.values("Cache-Status"), st.String())
 	}
 	if e.status == http.StatusOK && r.Method != http.MethodOptions {
-		if h.conditionals {
+		if h.conditionals && isConditional(r) {
 			if code := preconditions(r, e.etag(), e.lastModified(), e.header.get("Date")); code != 0 {
 				withoutBody(hd, code)
 				w.WriteHeader(code)
