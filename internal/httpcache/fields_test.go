@@ -147,3 +147,33 @@ func TestCommonNames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFields checks that the compact form of any header fields gives them
+// back. Each line of the input is a field, "name:value"; a line without a
+// colon is a name without values.
+func FuzzFields(f *testing.F) {
+	f.Add("Content-Type:text/html\nEtag:\"x\"\nVary:Origin\nVary:Accept-Encoding\nX-Empty")
+	f.Add(":\n:\n\x00:\xff")
+	f.Add("Date:" + strings.Repeat("d", 300) + "\n" + strings.Repeat("N", 260) + ":v")
+	f.Fuzz(func(t *testing.T, in string) {
+		hd := http.Header{}
+		for line := range strings.SplitSeq(in, "\n") {
+			name, value, ok := strings.Cut(line, ":")
+			if !ok {
+				hd[name] = hd[name][:0:0]
+				continue
+			}
+			hd[name] = append(hd[name], value)
+		}
+		fs := newFields(hd, nil)
+		got := fs.header()
+		if !maps.EqualFunc(got, hd, slices.Equal) || fs.len() != len(hd) {
+			t.Fatalf("fields of %q give back %q", hd, got)
+		}
+		for name, v := range hd {
+			if !slices.Equal(fs.values(name), v) {
+				t.Fatalf("values(%q) = %q, want %q", name, fs.values(name), v)
+			}
+		}
+	})
+}

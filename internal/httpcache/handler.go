@@ -735,8 +735,9 @@ func (h *handler) entryFor(x *exchange, cw *captureWriter) (*entry, string) {
 	}
 	body := cw.body
 	if cap(body)-len(body) > len(body)/16 {
-		// A compressed body, in a buffer sized for the uncompressed
-		// one: copied, so that the rest of the buffer is not kept.
+		// A body in a larger buffer (compressed, in a buffer sized for
+		// the uncompressed one, or grown as it came): copied, so that
+		// the rest of the buffer is not kept.
 		body = slices.Clone(body)
 	}
 	return newEntry(&response{
