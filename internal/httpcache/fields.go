@@ -14,8 +14,9 @@ import (
 // it allocates nothing: a name is a substring of the table, and its values
 // a capacity-limited sub-slice of s, which an append copies rather than
 // overwrites. The table and the values are substrings of one string, which
-// may hold an entry's key too (see newEntry): a stored response keeps none
-// of the strings of the response it was made from.
+// may hold an entry's key too (see newEntry), but for values that many
+// responses share (see sharedValues): a stored response keeps none of the
+// strings of the response it was made from.
 type fields struct {
 	s []string
 }
@@ -139,11 +140,11 @@ func planFields(hd http.Header, skip func(name string) bool, sv *sharedValues) f
 		c := commonName(name)
 		for _, v := range hd[name] {
 			if c != 0 && commonNames[c-1].shared {
-				if copy, ok := sv.get(v); ok {
+				if dup, ok := sv.get(v); ok {
 					if p.shared == nil {
 						p.shared = make([]string, p.nv)
 					}
-					p.shared[i] = copy
+					p.shared[i] = dup
 					i++
 					continue
 				}

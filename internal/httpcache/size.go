@@ -58,9 +58,10 @@ const (
 	ghostBytes = 4*4 + (4+1)*16/7
 	// stampBytes bounds a hit's Age and Cache-Status values (hitStamp),
 	// made on an entry's first hit and replaced each second: the stamp,
-	// the two slices, and the two values (an Age of up to 10 digits and a
-	// Cache-Status of "portico; hit; ttl=" and up to 10 more).
-	stampBytes = int(unsafe.Sizeof(hitStamp{})) + 16 + 16 + 16 + 32
+	// the Age slice, and the two values (an Age of up to 10 digits and a
+	// Cache-Status of "portico; hit; ttl=" and up to 10 more). The
+	// Cache-Status slice holds the origin's values too: see entrySize.
+	stampBytes = int(unsafe.Sizeof(hitStamp{})) + 16 + 16 + 32
 	// fixedBytes is all of an entry's fixed costs.
 	fixedBytes = indexSlotBytes + ghostBytes + stampBytes
 )
@@ -68,15 +69,17 @@ const (
 // entrySize is what e counts against the byte budget, when the string its
 // key and fields are in is textLen long.
 func entrySize(e *entry, textLen int) int64 {
+	str := int(unsafe.Sizeof(""))
 	n := allocSize(int(unsafe.Sizeof(entry{})), true) +
 		allocSize(textLen, false) +
-		allocSize(int(unsafe.Sizeof(""))*cap(e.header.s), true) +
+		allocSize(str*cap(e.header.s), true) +
 		allocSize(cap(e.body), false) +
+		allocSize(str*(1+len(e.header.values("Cache-Status"))), true) +
 		fixedBytes
 	if m := e.more; m != nil {
 		n += allocSize(int(unsafe.Sizeof(entryMore{})), true) +
-			allocSize(int(unsafe.Sizeof(""))*len(m.vary), true) +
-			allocSize(int(unsafe.Sizeof(""))*len(m.tags), true)
+			allocSize(str*len(m.vary), true) +
+			allocSize(str*len(m.tags), true)
 	}
 	return int64(n)
 }
