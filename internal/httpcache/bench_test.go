@@ -185,7 +185,7 @@ func BenchmarkLookupAfterPurges1M(b *testing.B) {
 //
 // "unlimited" runs with the runtime's defaults; "memlimit" sets the soft
 // memory limit that portico serve sets (cmd/portico/memlimit.go: the
-// cache's budget plus a quarter plus 256 MiB).
+// cache's budget plus a quarter plus 512 MiB).
 func BenchmarkMemoryPerObject(b *testing.B) {
 	n := memObjects(b)
 	b.Run("unlimited", func(b *testing.B) { benchmarkMemory(b, n, false) })
@@ -230,7 +230,7 @@ func benchmarkMemory(b *testing.B, n int, limited bool) {
 	serve(legacyHandler(one, testScope, behaviour, originH), paths[0])
 	budget := int64(n) * one.Size()
 	if limited {
-		limit := budget + budget/4 + 256<<20
+		limit := budget + budget/4 + 512<<20
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	}
 	for b.Loop() {
