@@ -38,10 +38,9 @@ type entry struct {
 	// softStale is set when a soft purge marked the entry stale after its
 	// purge record was compacted away.
 	softStale atomic.Bool
-	// graceUntil (Unix nanoseconds) is when a stale entry served in place
-	// of an origin error stops being served without asking the origin
-	// again (CloudFront's ErrorCachingMinTTL for 5xx, DG HTTPStatusCodes).
-	graceUntil atomic.Int64
+	// later holds what few entries come to have once stored; nil until
+	// one does (see lately).
+	later atomic.Pointer[entryLater]
 	// stamp holds the Age and Cache-Status values of a plain hit, rendered
 	// for the last age and ttl served, so that hits in the same second
 	// share them.
@@ -85,6 +84,24 @@ type entryMore struct {
 	// private: they are not sent, yet they revalidate).
 	validators         bool
 	etag, lastModified string
+}
+
+// entryLater is what few entries come to have once stored, apart so that
+// the others stay small.
+type entryLater struct {
+	// graceUntil (Unix nanoseconds) is when a stale entry served in place
+	// of an origin error stops being served without asking the origin
+	// again (CloudFront's ErrorCachingMinTTL for 5xx, DG HTTPStatusCodes).
+	graceUntil atomic.Int64
+}
+
+// lately returns e's entryLater, making it if need be.
+func (e *entry) lately() *entryLater {
+	if l := e.later.Load(); l != nil {
+		return l
+	}
+	e.later.CompareAndSwap(nil, new(entryLater))
+	return e.later.Load()
 }
 
 // response is a response to store, as the handler, a refresh or the disk
@@ -378,4 +395,7 @@ func (e *entry) servableOnError(now time.Time, disconnected bool) bool {
 
 // inGrace reports whether a stale entry served in place of an origin error
 // is still served without asking the origin.
-func (e *entry) inGrace(now time.Time) bool { return now.UnixNano() < e.graceUntil.Load() }
+func (e *entry) inGrace(now time.Time) bool {
+	l := e.later.Load()
+	return l != nil && now.UnixNano() < l.graceUntil.Load()
+}

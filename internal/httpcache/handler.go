@@ -673,7 +673,7 @@ func (h *handler) serveStaleOnError(w http.ResponseWriter, x *exchange, cw *capt
 		grace = min(grace, e.policy().sie+e.remaining(now))
 	}
 	until := now.Add(grace)
-	e.graceUntil.Store(until.UnixNano())
+	e.lately().graceUntil.Store(until.UnixNano())
 	st := x.status
 	st.fwdStatus, st.hasTTL, st.ttl, st.detail = cw.status, true, e.remaining(now), detailStaleIfError
 	h.serve(w, x.r, e, now, xCacheHit, st)

@@ -8,7 +8,8 @@ import (
 // Accounting. An entry counts against the byte budget what it takes in
 // memory as the runtime allocates it (every allocation rounded up to its
 // size class), plus its share of the structures that find and evict it,
-// plus the Age and Cache-Status values that its hits share. The count
+// plus the Age and Cache-Status values that its hits share and what it may
+// come to have later (entryLater). The count
 // must not be less than what the cache really takes, or the cache
 // overshoots its budget; BenchmarkMemoryPerObject and TestAccountingCovers
 // compare the two.
@@ -75,6 +76,7 @@ func entrySize(e *entry, textLen int) int64 {
 		allocSize(str*cap(e.header.s), true) +
 		allocSize(cap(e.body), false) +
 		allocSize(str*(1+len(e.header.values("Cache-Status"))), true) +
+		allocSize(int(unsafe.Sizeof(entryLater{})), true) +
 		fixedBytes
 	if m := e.more; m != nil {
 		n += allocSize(int(unsafe.Sizeof(entryMore{})), true) +
