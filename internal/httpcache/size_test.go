@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/portico-edge/portico"
 )
@@ -160,5 +161,18 @@ func TestAccountingCovers(t *testing.T) {
 			check("evicting")
 			runtime.KeepAlive(c)
 		})
+	}
+}
+
+// TestEntrySize pins the size of an entry, of which there may be millions:
+// what few entries need goes in entryMore (set when stored) or entryLater
+// (set later), not in entry.
+func TestEntrySize(t *testing.T) {
+	const want = 176 // a size class
+	if got := unsafe.Sizeof(entry{}); got > want {
+		t.Errorf("an entry takes %d bytes, more than %d", got, want)
+	}
+	if got := allocSize(int(unsafe.Sizeof(entry{})), true); got != want {
+		t.Errorf("an entry is allocated %d bytes, want %d", got, want)
 	}
 }
