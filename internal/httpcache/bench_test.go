@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func newLargeCache(tb testing.TB, n int) *largeCache {
 	h := legacyHandler(c, testScope, b, http.NotFoundHandler()).(*handler)
 	r := httptest.NewRequest("GET", "https://h.example/", nil)
 	r.Header.Set("Accept-Encoding", "gzip, br")
-	header := newFields(http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"max-age=86400"}}, nil)
+	header := http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"max-age=86400"}}
 	body := make([]byte, 16)
 	lc := &largeCache{c: c, h: h, r: r, paths: make([]string, n)}
 	buf := make([]byte, 0, 256)
@@ -44,8 +45,8 @@ func newLargeCache(tb testing.TB, n int) *largeCache {
 		r.URL.Path = p
 		buf = h.spec.appendKey(buf[:0], r, classGet)
 		key := string(buf)
-		c.store(&entry{key: key, hash: c.hashKey(key), sc: h.sc, path: p, gen: gen, status: 200, header: header, body: body,
-			policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano(), size: 1024})
+		c.store(newEntry(&response{key: key, sc: h.sc, path: p, gen: gen, status: 200, header: header, body: body,
+			policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano()}))
 	}
 	return lc
 }
@@ -169,49 +170,105 @@ func BenchmarkLookupAfterPurges1M(b *testing.B) {
 
 // BenchmarkMemoryPerObject stores 1 KiB responses through the whole
 // handler (origin headers of a typical static object, key, entry, index,
-// eviction queue) and reports the heap they take beyond their bodies.
+// eviction queue) in a cache whose budget holds just that many, and
+// reports, per object, the heap they take beyond their bodies, what the
+// cache counts for them beyond their bodies, and the process's resident
+// memory. Then the same after one hit on every object ("hot-"), when a
+// hit's shared field values are made; then after as many misses again as
+// half the objects ("churn-"), each evicting an object and leaving its hash
+// in the ghost queue, when the cache is as it runs for long.
+//
+// The strings a response retains are made per request, as net/http makes
+// them: every origin field value is a string of its own (net/textproto
+// allocates each), and the request's path is a substring of its request
+// line.
+//
+// "unlimited" runs with the runtime's defaults; "memlimit" sets the soft
+// memory limit that portico serve sets (cmd/portico/memlimit.go: the
+// cache's budget plus a quarter plus 512 MiB).
 func BenchmarkMemoryPerObject(b *testing.B) {
 	n := memObjects(b)
+	b.Run("unlimited", func(b *testing.B) { benchmarkMemory(b, n, false) })
+	b.Run("memlimit", func(b *testing.B) { benchmarkMemory(b, n, true) })
+}
+
+func benchmarkMemory(b *testing.B, n int, limited bool) {
 	body := make([]byte, 1024)
 	originH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Type", "application/javascript")
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-		h.Set("Etag", `"5d8c72a5edda8d6a"`)
-		h.Set("Last-Modified", "Tue, 15 Nov 2022 08:12:31 GMT")
-		h.Set("Date", "Wed, 21 Oct 2026 07:28:00 GMT")
-		h.Set("Content-Length", "1024")
-		h.Set("Server", "nginx")
+		for _, f := range [...][2]string{
+			{"Content-Type", "application/javascript"},
+			{"Cache-Control", "public, max-age=31536000, immutable"},
+			{"Etag", `"5d8c72a5edda8d6a"`},
+			{"Last-Modified", "Tue, 15 Nov 2022 08:12:31 GMT"},
+			{"Date", "Wed, 21 Oct 2026 07:28:00 GMT"},
+			{"Content-Length", "1024"},
+			{"Server", "nginx"},
+		} {
+			h[f[0]] = []string{strings.Clone(f[1])}
+		}
 		w.Write(body)
 	})
+	behaviour := behavior(0, 86400, 31536000, forwarded(false, "none"))
+	paths := make([]string, n+n/2)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/assets/js/chunk-%08d.js", i)
+	}
+	r := httptest.NewRequest("GET", "https://static.example.com/", nil)
+	r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	w := &benchWriter{h: http.Header{}}
+	serve := func(h http.Handler, path string) {
+		line := "GET " + path + " HTTP/1.1"
+		r.URL.Path = line[len("GET ") : len(line)-len(" HTTP/1.1")]
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+
+	// Every object counts the same against the budget: the paths have
+	// the same length.
+	one := New(1<<40, nil)
+	serve(legacyHandler(one, testScope, behaviour, originH), paths[0])
+	budget := int64(n) * one.Size()
+	if limited {
+		limit := budget + budget/4 + 512<<20
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+	}
 	for b.Loop() {
-		c := New(1<<40, nil)
-		h := legacyHandler(c, testScope, behavior(0, 86400, 31536000, forwarded(false, "none")), originH)
-		w := &benchWriter{h: http.Header{}}
-		r := httptest.NewRequest("GET", "https://static.example.com/", nil)
-		r.Header.Set("Accept-Encoding", "gzip, deflate, br")
-		paths := make([]string, n)
-		for i := range paths {
-			paths[i] = fmt.Sprintf("/assets/js/chunk-%08d.js", i)
-		}
+		c := New(budget, nil)
+		h := legacyHandler(c, testScope, behaviour, originH)
 		var before, after runtime.MemStats
-		runtime.GC()
+		debug.FreeOSMemory()
 		runtime.ReadMemStats(&before)
 		rssBefore := residentBytes(b)
-		for i := range n {
-			r.URL.Path = paths[i]
-			clear(w.h)
-			h.ServeHTTP(w, r)
+		report := func(phase string) {
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			objects := float64(c.Len())
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/objects-float64(len(body)), phase+"overhead-bytes/object")
+			b.ReportMetric(float64(residentBytes(b)-rssBefore)/objects, phase+"resident-bytes/object")
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+
+		for _, p := range paths[:n] {
+			serve(h, p)
+		}
 		if c.Len() != n {
 			b.Fatalf("cache holds %d objects, want %d", c.Len(), n)
 		}
-		perObject := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
-		b.ReportMetric(float64(residentBytes(b)-rssBefore)/float64(n), "resident-bytes/object")
-		b.ReportMetric(perObject-float64(len(body)), "overhead-bytes/object")
+		report("")
 		b.ReportMetric(float64(c.Size())/float64(n)-float64(len(body)), "accounted-overhead-bytes/object")
+
+		for _, p := range paths[:n] {
+			serve(h, p)
+			if w.h.Get("X-Cache") != hit {
+				b.Fatalf("%s: X-Cache %q, want a hit", p, w.h.Get("X-Cache"))
+			}
+		}
+		report("hot-")
+
+		for _, p := range paths[n:] {
+			serve(h, p)
+		}
+		report("churn-")
 		runtime.KeepAlive(c)
 	}
 }

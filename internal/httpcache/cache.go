@@ -82,17 +82,11 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // DefaultMaxObjectBytes is the largest body the cache stores; it is smaller
 // when the budget is: one object never takes more than 1/16 of it.
 const DefaultMaxObjectBytes = 8 << 20
-
-// entryOverhead is the memory an entry costs besides its key, path,
-// header fields and body, for the byte budget: the entry itself, its slot
-// in the index and its share of the ghost queue.
-const entryOverhead = int(unsafe.Sizeof(entry{})) + 64
 
 // Cache is an in-memory HTTP cache shared by every behaviour of every
 // distribution; each Handler works in a scope (the distribution ID). It is
@@ -113,6 +107,9 @@ type Cache struct {
 	size  int64
 	count int
 	ghost ghost
+	// shared holds the copies of common field values that entries refer
+	// to; the bytes it holds count against the budget besides size.
+	shared *sharedValues
 
 	scopesMu sync.Mutex
 	scopes   map[string]*scope
@@ -164,12 +161,13 @@ func Open(cfg Config) (*Cache, error) {
 		epoch:           rand.Uint64(),
 		scopes:          make(map[string]*scope),
 		collapseTimeout: cfg.CollapseTimeout,
+		shared:          newSharedValues(cfg.MaxBytes),
 	}
 	if c.collapseTimeout <= 0 {
 		c.collapseTimeout = DefaultCollapseTimeout
 	}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*entry)
+		c.shards[i].m = make(map[uint64]*entry)
 	}
 	c.small.init()
 	c.main.init()

@@ -266,7 +266,7 @@ func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime64 }
 func fileName(e *entry) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], primaryHash(e.sc.name, e.key))
-	binary.BigEndian.PutUint64(b[8:], variantHash(e.vary))
+	binary.BigEndian.PutUint64(b[8:], variantHash(e.vary()))
 	return hex.EncodeToString(b[:])
 }
 
@@ -358,16 +358,19 @@ func (d *diskTier) load(c *Cache, sc *scope, key string, r *http.Request) *entry
 		if m.scope != sc.name || m.key != key {
 			continue // a hash collision
 		}
-		e := &entry{
+		if !selects(m.vary, r) {
+			continue
+		}
+		res := &response{
 			key:          key,
-			hash:         c.hashKey(key),
 			sc:           sc,
 			path:         m.path,
 			vary:         m.vary,
 			tags:         m.tags,
 			status:       m.status,
 			header:       m.header,
-			body:         body,
+			shared:       c.shared,
+			body:         slices.Clone(body), // not the whole file
 			responseTime: m.responseTime,
 			age:          m.age,
 			policy:       m.policy,
@@ -376,13 +379,9 @@ func (d *diskTier) load(c *Cache, sc *scope, key string, r *http.Request) *entry
 			compressed:   m.flags&flagCompressed != 0,
 		}
 		if m.epoch == d.epoch {
-			e.gen = m.gen
+			res.gen = m.gen
 		}
-		if !e.selectedBy(r) {
-			continue
-		}
-		e.size = entrySize(e)
-		return e
+		return newEntry(res)
 	}
 	return nil
 }
@@ -578,7 +577,7 @@ func (d *diskTier) write(e *entry) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.add(&diskRecord{name: name, primary: primaryHash(e.sc.name, e.key), scope: e.sc.name, path: e.path, tags: e.tags, size: int64(len(b))})
+	d.add(&diskRecord{name: name, primary: primaryHash(e.sc.name, e.key), scope: e.sc.name, path: e.path(), tags: e.tags(), size: int64(len(b))})
 	d.evict()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"net/http"
 	"time"
 )
 
@@ -48,7 +49,7 @@ type diskMeta struct {
 	tags  []string
 
 	status       int
-	header       fields
+	header       http.Header
 	responseTime int64
 	age          time.Duration
 	policy       storePolicy
@@ -62,30 +63,31 @@ func encodeEntry(e *entry, epoch uint64) []byte {
 	m := make([]byte, 0, 512+len(e.key))
 	m = appendString(m, e.sc.name)
 	m = appendString(m, e.key)
-	m = appendString(m, e.path)
+	m = appendString(m, e.path())
 	m = binary.BigEndian.AppendUint64(m, epoch)
 	m = binary.BigEndian.AppendUint64(m, e.gen)
-	m = appendStrings(m, e.vary)
-	m = appendStrings(m, e.tags)
+	m = appendStrings(m, e.vary())
+	m = appendStrings(m, e.tags())
 	m = binary.BigEndian.AppendUint16(m, uint16(e.status))
-	m = binary.BigEndian.AppendUint32(m, uint32(len(e.header.names)))
-	for i, name := range e.header.names {
-		m = appendString(m, name)
+	m = binary.BigEndian.AppendUint32(m, uint32(e.header.len()))
+	for i := range e.header.len() {
+		m = appendString(m, e.header.name(i))
 		m = appendStrings(m, e.header.at(i))
 	}
-	for _, v := range [...]int64{e.responseTime, int64(e.age), int64(e.policy.ttl), int64(e.policy.swr), int64(e.policy.sie)} {
+	p := e.policy()
+	for _, v := range [...]int64{e.responseTime, int64(e.age), int64(p.ttl), int64(p.swr), int64(p.sie)} {
 		m = binary.BigEndian.AppendUint64(m, uint64(v))
 	}
 	var flags uint8
-	if e.policy.mustRevalidate {
+	if p.mustRevalidate {
 		flags |= flagMustRevalidate
 	}
-	if e.compressed {
+	if e.compressed() {
 		flags |= flagCompressed
 	}
 	m = append(m, flags)
-	m = appendString(m, e.etag)
-	m = appendString(m, e.lastModified)
+	m = appendString(m, e.etag())
+	m = appendString(m, e.lastModified())
 
 	b := make([]byte, 0, len(diskMagic)+4+len(m)+8+len(e.body)+4)
 	b = append(b, diskMagic[:]...)
@@ -143,7 +145,7 @@ func decodeMeta(b []byte) (diskMeta, []byte, error) {
 		name := d.string()
 		hd[name] = d.strings()
 	}
-	m.header = newFields(hd, nil)
+	m.header = hd
 	m.responseTime = int64(d.uint64())
 	m.age = time.Duration(d.uint64())
 	m.policy.ttl = time.Duration(d.uint64())

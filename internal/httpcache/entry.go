@@ -1,51 +1,46 @@
 package httpcache
 
 import (
+	"math"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// entry is one stored response: one variant of one key. Everything but
-// the fields marked otherwise is immutable once the entry is stored; a
-// refresh stores a new entry.
+// entry is one stored response: one variant of one key, in a compact
+// form, for there may be millions. Everything but the fields marked
+// otherwise is immutable once the entry is stored; a refresh stores a new
+// entry. newEntry makes one.
+//
+// An entry's strings (its key, header fields, and what it keeps in more)
+// are substrings of one string, which it alone refers to.
 type entry struct {
-	key  string // the primary key (see keySpec)
-	hash uint64 // maphash of key
-	sc   *scope
-	path string // purge path: escaped path, plus "?" and the keyed query if any
-	gen  uint64 // sc's purge generation when the origin request started
-
-	// vary holds the request fields the response varies on beyond the
-	// key, as pairs of canonical name and normalised value (absentField
-	// when the request had none): the secondary key (RFC 9111 §4.1).
-	vary []string
-	tags []string // Cache-Tag values, for purge by tag
-
-	status int
+	key    string // the primary key (see keySpec)
+	sc     *scope
+	gen    uint64 // sc's purge generation when the origin request started
 	header fields // as sent to viewers, without X-Cache, Age and Portico's Cache-Status
 	body   []byte
 
 	responseTime int64         // Unix nanoseconds
 	age          time.Duration // corrected initial age (RFC 9111 §4.2.3)
-	policy       storePolicy
-	etag         string
-	lastModified string
-	size         int64 // what the entry counts against the byte budget
-	// compressed is true when Portico compressed the body: the origin's
-	// validators then describe another representation.
-	compressed bool
+	// ttl, swr and sie are the storePolicy's (see policy), the windows in
+	// seconds.
+	ttl      time.Duration
+	swr, sie uint32
+	// more holds what few entries have; nil when an entry has none of it.
+	more *entryMore
 
 	// freq counts hits, up to maxFreq, for eviction. Atomic: hits do not
 	// take the cache's lock.
 	freq atomic.Int32
-	// graceUntil (Unix nanoseconds) is when a stale entry served in place
-	// of an origin error stops being served without asking the origin
-	// again (CloudFront's ErrorCachingMinTTL for 5xx, DG HTTPStatusCodes).
-	graceUntil atomic.Int64
 	// softStale is set when a soft purge marked the entry stale after its
 	// purge record was compacted away.
 	softStale atomic.Bool
+	// later holds what few entries come to have once stored; nil until
+	// one does (see lately).
+	later atomic.Pointer[entryLater]
 	// stamp holds the Age and Cache-Status values of a plain hit, rendered
 	// for the last age and ttl served, so that hits in the same second
 	// share them.
@@ -53,9 +48,287 @@ type entry struct {
 
 	// Guarded by Cache.mu: the eviction queue links.
 	prev, next *entry
-	queue      uint8
 	// Guarded by the shard's lock: the next older variant of key.
 	nextVariant *entry
+
+	size   int32  // what the entry counts against the byte budget (see entrySize)
+	status uint16 // the status code
+	queue  uint8  // guarded by Cache.mu: the queue the entry is in
+	flags  uint8  // entryCompressed, entryMustRevalidate
+}
+
+// Flags of an entry.
+const (
+	// entryCompressed is set when Portico compressed the body: the
+	// origin's validators then describe another representation.
+	entryCompressed = 1 << iota
+	// entryMustRevalidate is the storePolicy's mustRevalidate.
+	entryMustRevalidate
+)
+
+// entryMore is what only some entries have, apart so that the others stay
+// small.
+type entryMore struct {
+	// path is the purge path, when ownPath: when the key does not hold it
+	// as it is (part of the query string is keyed).
+	path    string
+	ownPath bool
+	// vary holds the request fields the response varies on beyond the
+	// key, as pairs of canonical name and normalised value (absentField
+	// when the request had none): the secondary key (RFC 9111 §4.1).
+	vary []string
+	tags []string // Cache-Tag values, for purge by tag
+	// validators is true when etag and lastModified are the response's
+	// validators rather than the ETag and Last-Modified header fields
+	// stored (when the origin named them in a qualified no-cache or
+	// private: they are not sent, yet they revalidate).
+	validators         bool
+	etag, lastModified string
+}
+
+// entryLater is what few entries come to have once stored, apart so that
+// the others stay small.
+type entryLater struct {
+	// graceUntil (Unix nanoseconds) is when a stale entry served in place
+	// of an origin error stops being served without asking the origin
+	// again (CloudFront's ErrorCachingMinTTL for 5xx, DG HTTPStatusCodes).
+	graceUntil atomic.Int64
+}
+
+// lately returns e's entryLater, making it if need be.
+func (e *entry) lately() *entryLater {
+	if l := e.later.Load(); l != nil {
+		return l
+	}
+	e.later.CompareAndSwap(nil, new(entryLater))
+	return e.later.Load()
+}
+
+// response is a response to store, as the handler, a refresh or the disk
+// tier has it; newEntry makes the entry that the cache keeps of it.
+type response struct {
+	key  string
+	sc   *scope
+	path string // the purge path: escaped path, plus "?" and the keyed query if any
+	gen  uint64
+	vary []string // see entryMore.vary
+	tags []string
+
+	status int
+	header http.Header
+	// skip reports the fields of header not to store; nil stores them
+	// all.
+	skip func(name string) bool
+	// shared holds the copies of common field values that the entry may
+	// refer to; nil for none.
+	shared *sharedValues
+	body   []byte
+
+	responseTime       int64
+	age                time.Duration
+	policy             storePolicy
+	etag, lastModified string
+	compressed         bool
+}
+
+// newEntry returns the entry of r. The entry keeps r's body and none of its
+// strings, but for the shared copies of values it refers to.
+func newEntry(r *response) *entry {
+	e := &entry{
+		sc:           r.sc,
+		gen:          r.gen,
+		body:         r.body,
+		responseTime: r.responseTime,
+		age:          r.age,
+		ttl:          r.policy.ttl,
+		swr:          windowSeconds(r.policy.swr),
+		sie:          windowSeconds(r.policy.sie),
+		status:       uint16(r.status),
+	}
+	if r.compressed {
+		e.flags |= entryCompressed
+	}
+	if r.policy.mustRevalidate {
+		e.flags |= entryMustRevalidate
+	}
+	stored := func(name string) string {
+		if r.skip != nil && r.skip(name) {
+			return ""
+		}
+		return headerValue(r.header, name)
+	}
+	kp, _ := keyPath(r.key)
+	m := entryMore{
+		vary:       r.vary,
+		tags:       r.tags,
+		validators: r.etag != stored("Etag") || r.lastModified != stored("Last-Modified"),
+	}
+	if kp != r.path {
+		m.path, m.ownPath = r.path, true
+	}
+	if m.validators {
+		m.etag, m.lastModified = r.etag, r.lastModified
+	}
+	hasMore := m.ownPath || m.validators || len(m.vary) > 0 || len(m.tags) > 0
+
+	// One string holds the key, what goes in more, and the fields.
+	p := planFields(r.header, r.skip, r.shared)
+	n := len(r.key) + p.textLen()
+	if hasMore {
+		n += len(m.path) + len(m.etag) + len(m.lastModified)
+		for _, s := range m.vary {
+			n += len(s)
+		}
+		for _, s := range m.tags {
+			n += len(s)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(r.key)
+	if hasMore {
+		b.WriteString(m.path)
+		b.WriteString(m.etag)
+		b.WriteString(m.lastModified)
+		for _, s := range m.vary {
+			b.WriteString(s)
+		}
+		for _, s := range m.tags {
+			b.WriteString(s)
+		}
+	}
+	p.write(&b)
+	t := substrings{s: b.String()}
+	e.key = t.take(len(r.key))
+	if hasMore {
+		m.path = t.take(len(m.path))
+		m.etag = t.take(len(m.etag))
+		m.lastModified = t.take(len(m.lastModified))
+		m.vary = t.takeAll(m.vary)
+		m.tags = t.takeAll(m.tags)
+		e.more = new(entryMore)
+		*e.more = m
+	}
+	e.header = p.fields(t.s[t.off:])
+	e.size = int32(entrySize(e, len(t.s)))
+	return e
+}
+
+// substrings hands out the consecutive substrings of a string.
+type substrings struct {
+	s   string
+	off int
+}
+
+func (t *substrings) take(n int) string {
+	s := t.s[t.off : t.off+n]
+	t.off += n
+	return s
+}
+
+// takeAll returns substrings of the lengths of the strings in ss, or nil
+// when ss is empty.
+func (t *substrings) takeAll(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = t.take(len(s))
+	}
+	return out
+}
+
+// keyPath returns the escaped path that key holds (see keySpec.appendKey).
+func keyPath(key string) (string, bool) {
+	_, rest, ok := keyField(key) // the scope
+	if !ok || rest == "" {
+		return "", false
+	}
+	if _, rest, ok = keyField(rest[1:]); !ok { // the method class, the host
+		return "", false
+	}
+	path, _, ok := keyField(rest)
+	return path, ok
+}
+
+// keyField returns the length-prefixed field at the start of key, and what
+// follows it.
+func keyField(key string) (field, rest string, ok bool) {
+	if len(key) < 4 {
+		return "", "", false
+	}
+	n := uint64(key[0])<<24 | uint64(key[1])<<16 | uint64(key[2])<<8 | uint64(key[3])
+	if n > uint64(len(key)-4) {
+		return "", "", false
+	}
+	return key[4 : 4+n], key[4+n:], true
+}
+
+// windowSeconds returns a stale-while-revalidate or stale-if-error window
+// (whole seconds, see ttlRules.policy) in seconds, rounded up, at most
+// 2³²-1 (136 years).
+func windowSeconds(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	return uint32(min((d+time.Second-1)/time.Second, math.MaxUint32))
+}
+
+// policy returns how the entry may be used (see storePolicy).
+func (e *entry) policy() storePolicy {
+	return storePolicy{
+		ttl:            e.ttl,
+		swr:            time.Duration(e.swr) * time.Second,
+		sie:            time.Duration(e.sie) * time.Second,
+		mustRevalidate: e.flags&entryMustRevalidate != 0,
+	}
+}
+
+// compressed reports whether Portico compressed the body (see
+// entryCompressed).
+func (e *entry) compressed() bool { return e.flags&entryCompressed != 0 }
+
+// path returns the entry's purge path: its escaped path, plus "?" and the
+// keyed query if any.
+func (e *entry) path() string {
+	if e.more != nil && e.more.ownPath {
+		return e.more.path
+	}
+	p, _ := keyPath(e.key)
+	return p
+}
+
+// vary returns the entry's secondary key (see entryMore.vary).
+func (e *entry) vary() []string {
+	if e.more == nil {
+		return nil
+	}
+	return e.more.vary
+}
+
+// tags returns the entry's Cache-Tag values.
+func (e *entry) tags() []string {
+	if e.more == nil {
+		return nil
+	}
+	return e.more.tags
+}
+
+// etag returns the entry's entity-tag, or "".
+func (e *entry) etag() string {
+	if e.more != nil && e.more.validators {
+		return e.more.etag
+	}
+	return e.header.get("Etag")
+}
+
+// lastModified returns the entry's Last-Modified date, or "".
+func (e *entry) lastModified() string {
+	if e.more != nil && e.more.validators {
+		return e.more.lastModified
+	}
+	return e.header.get("Last-Modified")
 }
 
 // hitStamp is the Age and Cache-Status field values of a plain hit on an
@@ -70,7 +343,7 @@ type hitStamp struct {
 // now, reusing the last ones when they still apply.
 func (e *entry) stampFor(now time.Time) *hitStamp {
 	cur := e.currentAge(now)
-	age, ttl := int64(max(cur, 0)/time.Second), ttlSeconds(e.policy.ttl-cur)
+	age, ttl := int64(max(cur, 0)/time.Second), ttlSeconds(e.ttl-cur)
 	if s := e.stamp.Load(); s != nil && s.age == age && s.ttl == ttl {
 		return s
 	}
@@ -92,18 +365,19 @@ func (e *entry) currentAge(now time.Time) time.Duration {
 
 // remaining is the entry's remaining freshness at now: negative once stale.
 func (e *entry) remaining(now time.Time) time.Duration {
-	return e.policy.ttl - e.currentAge(now)
+	return e.ttl - e.currentAge(now)
 }
 
 func (e *entry) fresh(now time.Time) bool { return e.remaining(now) > 0 }
 
 // hasValidator reports whether the entry can be revalidated.
-func (e *entry) hasValidator() bool { return e.etag != "" || e.lastModified != "" }
+func (e *entry) hasValidator() bool { return e.etag() != "" || e.lastModified() != "" }
 
 // servableStale reports whether a stale entry may be served while it is
 // revalidated in the background (RFC 5861 §3).
 func (e *entry) servableStale(now time.Time) bool {
-	return !e.policy.mustRevalidate && e.policy.swr > 0 && -e.remaining(now) < e.policy.swr
+	p := e.policy()
+	return !p.mustRevalidate && p.swr > 0 && -e.remaining(now) < p.swr
 }
 
 // servableOnError reports whether a stale entry may be served in place of
@@ -112,12 +386,16 @@ func (e *entry) servableStale(now time.Time) bool {
 // 9111 §4.2.4, and CloudFront's "origin unavailable" rule). Never once
 // must-revalidate, proxy-revalidate, s-maxage or no-cache forbid it.
 func (e *entry) servableOnError(now time.Time, disconnected bool) bool {
-	if e.policy.mustRevalidate {
+	p := e.policy()
+	if p.mustRevalidate {
 		return false
 	}
-	return disconnected || (e.policy.sie > 0 && -e.remaining(now) < e.policy.sie)
+	return disconnected || (p.sie > 0 && -e.remaining(now) < p.sie)
 }
 
 // inGrace reports whether a stale entry served in place of an origin error
 // is still served without asking the origin.
-func (e *entry) inGrace(now time.Time) bool { return now.UnixNano() < e.graceUntil.Load() }
+func (e *entry) inGrace(now time.Time) bool {
+	l := e.later.Load()
+	return l != nil && now.UnixNano() < l.graceUntil.Load()
+}

@@ -69,7 +69,7 @@ func hitRatioS3FIFO(trace []string, capacity int) float64 {
 			hits++
 			continue
 		}
-		c.store(&entry{key: k, hash: c.hashKey(k), sc: sc, size: size})
+		c.store(sizedEntry(sc, k, "", size))
 	}
 	return float64(hits) / float64(len(trace))
 }
@@ -133,7 +133,7 @@ func TestEvictionPurgedFirst(t *testing.T) {
 	sc := c.scope("P")
 	r := &http.Request{Header: http.Header{}}
 	add := func(k string) {
-		c.store(&entry{key: k, hash: c.hashKey(k), sc: sc, path: "/" + k, size: size})
+		c.store(sizedEntry(sc, k, "/"+k, size))
 	}
 	for i := range 10 {
 		add(fmt.Sprint("live", i))

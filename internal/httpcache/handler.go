@@ -240,7 +240,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// stale object for ErrorCachingMinTTL without asking again.
 			h.serve(w, r, e, now, xCacheHit, hitStatus(e, now, detailStaleIfError))
 			return
-		case e.servableStale(now) || (soft && !e.policy.mustRevalidate):
+		case e.servableStale(now) || (soft && !e.policy().mustRevalidate):
 			// RFC 5861 §3, and soft purges: serve stale, revalidate
 			// in the background.
 			h.serve(w, r, e, now, xCacheHit, hitStatus(e, now, detailStaleWhileRevalidate))
@@ -436,11 +436,11 @@ func (h *handler) fetch(w http.ResponseWriter, x *exchange) {
 	case st != nil && st.hasValidator():
 		x.revalidating = true
 		out = withoutConditionals(x.r.WithContext(origin.WithCacheValidators(x.r.Context())))
-		if st.etag != "" {
-			out.Header["If-None-Match"] = []string{st.etag}
+		if etag := st.etag(); etag != "" {
+			out.Header["If-None-Match"] = []string{etag}
 		}
-		if st.lastModified != "" {
-			out.Header["If-Modified-Since"] = []string{st.lastModified}
+		if lastModified := st.lastModified(); lastModified != "" {
+			out.Header["If-Modified-Since"] = []string{lastModified}
 		}
 	case isConditional(x.r) || len(x.r.Header["Range"]) > 0 || len(x.r.Header["If-Range"]) > 0:
 		out = withoutConditionals(x.r)
@@ -546,8 +546,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 		hd["Cache-Status"] = withCacheStatus(e.header.values("Cache-Status"), st.String())
 	}
 	if e.status == http.StatusOK && r.Method != http.MethodOptions {
-		if h.conditionals {
-			if code := preconditions(r, e.etag, e.lastModified, e.header.get("Date")); code != 0 {
+		if h.conditionals && isConditional(r) {
+			if code := preconditions(r, e.etag(), e.lastModified(), e.header.get("Date")); code != 0 {
 				withoutBody(hd, code)
 				w.WriteHeader(code)
 				return
@@ -558,7 +558,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 			return
 		}
 	}
-	w.WriteHeader(e.status)
+	w.WriteHeader(int(e.status))
 	if r.Method != http.MethodHead {
 		w.Write(e.body)
 	}
@@ -585,7 +585,7 @@ func serveRanges(w http.ResponseWriter, r *http.Request, e *entry) {
 	// Range units are case-insensitive (RFC 9110 §14.1); ServeContent
 	// knows "bytes=" only.
 	rr.Header["Range"] = []string{"bytes=" + r.Header["Range"][0][len("bytes="):]}
-	modified, _ := http.ParseTime(e.lastModified)
+	modified, _ := http.ParseTime(e.lastModified())
 	http.ServeContent(w, rr, "", modified, bytes.NewReader(e.body))
 }
 
@@ -613,38 +613,37 @@ func (h *handler) refresh(w http.ResponseWriter, x *exchange, cw *captureWriter)
 		}
 		header[k] = slices.Clip(v)
 	}
-	if old.compressed {
+	if old.compressed() {
 		// The origin's validators name its uncompressed representation.
 		asCompressed(header, old.header.get("Content-Encoding"))
 		header["Content-Length"] = old.header.values("Content-Length")
 	}
-	policy, strip, why := h.ttl.policy(old.status, header, now)
+	policy, strip, why := h.ttl.policy(int(old.status), header, now)
 	for _, name := range strip {
 		delete(header, name)
 	}
-	tags := old.tags
+	tags := old.tags()
 	if v, ok := cw.header["Cache-Tag"]; ok {
 		tags = parseTags(v)
 	}
-	e := &entry{
+	e := newEntry(&response{
 		key:          old.key,
-		hash:         old.hash,
 		sc:           old.sc,
-		path:         old.path,
+		path:         old.path(),
 		gen:          x.gen,
-		vary:         old.vary,
+		vary:         old.vary(),
 		tags:         tags,
-		status:       old.status,
-		header:       newFields(header, nil),
+		status:       int(old.status),
+		header:       header,
+		shared:       h.c.shared,
 		body:         old.body,
 		responseTime: now.UnixNano(),
 		age:          initialAge(cw.header, x.requestTime, now),
 		policy:       policy,
 		etag:         headerValue(header, "Etag"),
 		lastModified: headerValue(header, "Last-Modified"),
-		size:         old.size,
-		compressed:   old.compressed,
-	}
+		compressed:   old.compressed(),
+	})
 	if why == "" && !h.c.store(e) {
 		why = detailPurged
 	}
@@ -672,10 +671,10 @@ func (h *handler) serveStaleOnError(w http.ResponseWriter, x *exchange, cw *capt
 	grace := h.ttl.errorTTL(cw.status)
 	if _, disconnected := originFailed(cw.status, cw.stored); !disconnected && x.originErr == nil {
 		// No longer than the stale-if-error window.
-		grace = min(grace, e.policy.sie+e.remaining(now))
+		grace = min(grace, e.policy().sie+e.remaining(now))
 	}
 	until := now.Add(grace)
-	e.graceUntil.Store(until.UnixNano())
+	e.lately().graceUntil.Store(until.UnixNano())
 	st := x.status
 	st.fwdStatus, st.hasTTL, st.ttl, st.detail = cw.status, true, e.remaining(now), detailStaleIfError
 	h.serve(w, x.r, e, now, xCacheHit, st)
@@ -733,47 +732,39 @@ func (h *handler) entryFor(x *exchange, cw *captureWriter) (*entry, string) {
 	if cw.status != http.StatusNoContent && cw.status != http.StatusNotModified {
 		hd["Content-Length"] = []string{strconv.Itoa(len(cw.body))}
 	}
-	header := newFields(hd, func(name string) bool {
+	skip := func(name string) bool {
 		switch name {
 		case "X-Cache", "Age", "Set-Cookie", "Cache-Tag":
 			return true
 		}
 		return slices.Contains(x.strip, name)
-	})
-	vary := secondaryKey(x.vary, x.r)
-	path := h.path(x.r.URL)
-	e := &entry{
+	}
+	body := cw.body
+	if cap(body)-len(body) > len(body)/16 {
+		// A body in a larger buffer (compressed, in a buffer sized for
+		// the uncompressed one, or grown as it came): copied, so that
+		// the rest of the buffer is not kept.
+		body = slices.Clone(body)
+	}
+	return newEntry(&response{
 		key:          x.key,
-		hash:         h.c.hashKey(x.key),
 		sc:           h.sc,
-		path:         path,
+		path:         h.path(x.r.URL),
 		gen:          x.gen,
-		vary:         vary,
+		vary:         secondaryKey(x.vary, x.r),
 		tags:         parseTags(hd["Cache-Tag"]),
 		status:       cw.status,
-		header:       header,
-		body:         slices.Clip(cw.body),
+		header:       hd,
+		skip:         skip,
+		shared:       h.c.shared,
+		body:         body,
 		responseTime: now.UnixNano(),
 		age:          initialAge(hd, x.requestTime, now),
 		policy:       x.policy,
 		etag:         headerValue(hd, "Etag"),
 		lastModified: headerValue(hd, "Last-Modified"),
 		compressed:   cw.coding != "",
-	}
-	e.size = entrySize(e)
-	return e, ""
-}
-
-// entrySize is what e counts against the byte budget.
-func entrySize(e *entry) int64 {
-	size := int64(entryOverhead+len(e.key)+len(e.path)+len(e.body)) + e.header.size()
-	for _, s := range e.vary {
-		size += int64(len(s)) + 16
-	}
-	for _, s := range e.tags {
-		size += int64(len(s)) + 16
-	}
-	return size
+	}), ""
 }
 
 // path returns the purge path of a URL: the escaped path, with "?" and the

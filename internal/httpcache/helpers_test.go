@@ -249,3 +249,11 @@ func legacyPolicy(b *portico.CacheBehavior) portico.ResolvedPolicy {
 func legacyHandler(c *Cache, scope string, b *portico.CacheBehavior, next http.Handler, opts ...HandlerOption) http.Handler {
 	return c.Handler(scope, b, legacyPolicy(b), next, opts...)
 }
+
+// sizedEntry returns an entry with key and purge path that counts size
+// bytes against the budget.
+func sizedEntry(sc *scope, key, path string, size int32) *entry {
+	e := newEntry(&response{key: key, sc: sc, path: path})
+	e.size = size
+	return e
+}

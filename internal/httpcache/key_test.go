@@ -41,8 +41,8 @@ func TestKeyLookupAllocs(t *testing.T) {
 	*buf = h.spec.appendKey((*buf)[:0], r, classGet)
 	key := string(*buf)
 	c.putKeyBuf(buf)
-	c.store(&entry{key: key, hash: c.hashKey(key), sc: h.sc, path: "/x", vary: []string{"X-Tenant", "a,b"},
-		policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano(), size: 1})
+	c.store(newEntry(&response{key: key, sc: h.sc, path: "/x", vary: []string{"X-Tenant", "a,b"},
+		policy: storePolicy{ttl: time.Hour}, responseTime: time.Now().UnixNano()}))
 	c.Purge(testScope, "/y") // a purge record, so that the check walks the trie
 
 	allocs := testing.AllocsPerRun(1000, func() {

@@ -159,9 +159,13 @@ func (c *Cache) Peek(scope string, b *portico.CacheBehavior, pol portico.Resolve
 	// Purged variants that no request has removed yet do not count.
 	var e *entry
 	verdict := valid
-	sh := c.shard(c.hashKey(key))
+	hash := c.hashKey(key)
+	sh := c.shard(hash)
 	sh.mu.RLock()
-	for v := sh.m[key]; v != nil; v = v.nextVariant {
+	for v := sh.m[hash]; v != nil; v = v.nextVariant {
+		if v.key != key {
+			continue // another key of the same hash
+		}
 		vv := h.sc.verdict(v)
 		if vv == purged {
 			continue
@@ -228,28 +232,29 @@ func (s *keySpec) parts(r *http.Request, class byte, purgePath string) KeyParts 
 
 // describe returns what a stored entry is at now.
 func describe(e *entry, now time.Time, softPurged bool) *StoredResponse {
-	age := e.currentAge(now)
+	age, p := e.currentAge(now), e.policy()
 	s := &StoredResponse{
-		Status:               e.status,
+		Status:               int(e.status),
 		Stored:               time.Unix(0, e.responseTime),
 		Age:                  age,
-		Lifetime:             e.policy.ttl,
-		TTL:                  e.policy.ttl - age,
-		StaleWhileRevalidate: e.policy.swr,
-		StaleIfError:         e.policy.sie,
-		MustRevalidate:       e.policy.mustRevalidate,
+		Lifetime:             p.ttl,
+		TTL:                  p.ttl - age,
+		StaleWhileRevalidate: p.swr,
+		StaleIfError:         p.sie,
+		MustRevalidate:       p.mustRevalidate,
 		SoftPurged:           softPurged,
-		Tags:                 slices.Clone(e.tags),
-		ETag:                 e.etag,
-		LastModified:         e.lastModified,
+		Tags:                 slices.Clone(e.tags()),
+		ETag:                 e.etag(),
+		LastModified:         e.lastModified(),
 		BodyBytes:            len(e.body),
 	}
-	if e.compressed {
+	if e.compressed() {
 		s.ContentEncoding = e.header.get("Content-Encoding")
 	}
-	for i := 0; i+1 < len(e.vary); i += 2 {
-		f := KeyHeader{Name: e.vary[i]}
-		if v := e.vary[i+1]; v != absentField {
+	vary := e.vary()
+	for i := 0; i+1 < len(vary); i += 2 {
+		f := KeyHeader{Name: vary[i]}
+		if v := vary[i+1]; v != absentField {
 			f.Values = []string{v}
 		}
 		s.Vary = append(s.Vary, f)

@@ -104,7 +104,7 @@ func TestPeek(t *testing.T) {
 	key := string(c.Handler(testScope, b, pol, nil).(*handler).spec.appendKey(nil, r, classGet))
 	sh := c.shard(c.hashKey(key))
 	sh.mu.RLock()
-	e := sh.m[key]
+	e := sh.m[c.hashKey(key)]
 	sh.mu.RUnlock()
 	if e == nil {
 		t.Fatal("the stored entry is not under the key Peek computed")

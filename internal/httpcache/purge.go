@@ -78,14 +78,14 @@ func (sc *scope) verdict(e *entry) int {
 		v = stale
 	}
 	if ix.root != nil {
-		switch ix.root.verdict(e.path, g) {
+		switch ix.root.verdict(e.path(), g) {
 		case purged:
 			return purged
 		case stale:
 			v = stale
 		}
 	}
-	for _, t := range e.tags {
+	for _, t := range e.tags() {
 		if tg, ok := ix.tags[t]; ok {
 			if tg[hard] > g {
 				return purged

@@ -6,10 +6,11 @@ import (
 	"sync"
 )
 
-// Storage. Entries are indexed by key in shards, each a map under its own
-// read-write lock, so that lookups on different keys do not contend. The
-// variants of a key (one per set of Vary'd request values) hang off the
-// map's value, newest first.
+// Storage. Entries are indexed by the hash of their key in shards, each a
+// map under its own read-write lock, so that lookups on different keys do
+// not contend. The variants of a key (one per set of Vary'd request values)
+// hang off the map's value, newest first, with those of any other key of
+// the same hash.
 //
 // Eviction is S3-FIFO (Yang et al., "FIFO queues are all you need for cache
 // eviction", SOSP 2023), by bytes: new entries go to a small FIFO queue
@@ -47,7 +48,7 @@ const (
 
 type shard struct {
 	mu sync.RWMutex
-	m  map[string]*entry // key → newest variant
+	m  map[uint64]*entry // key hash → newest variant
 }
 
 // fifo is an intrusive queue of entries: pushed at the head, taken at the
@@ -64,7 +65,7 @@ func (q *fifo) push(e *entry) {
 	e.prev, e.next = &q.root, q.root.next
 	q.root.next.prev = e
 	q.root.next = e
-	q.bytes += e.size
+	q.bytes += int64(e.size)
 	q.n++
 }
 
@@ -72,7 +73,7 @@ func (q *fifo) unlink(e *entry) {
 	e.prev.next = e.next
 	e.next.prev = e.prev
 	e.prev, e.next = nil, nil
-	q.bytes -= e.size
+	q.bytes -= int64(e.size)
 	q.n--
 }
 
@@ -84,16 +85,19 @@ func (q *fifo) tail() *entry {
 }
 
 // ghost remembers the key hashes of entries evicted from the small queue
-// without a hit, as many as the cache holds entries.
+// without a hit, as many as the cache holds entries. It keeps 32 bits of
+// each: a key taken for another of the same 32 bits only goes to the main
+// queue when it should not have.
 type ghost struct {
-	q     []uint64
+	q     []uint32
 	start int
-	set   map[uint64]struct{}
+	set   map[uint32]struct{}
 }
 
-func (g *ghost) add(h uint64, capacity int) {
+func (g *ghost) add(hash uint64, capacity int) {
+	h := fingerprint(hash)
 	if g.set == nil {
-		g.set = make(map[uint64]struct{})
+		g.set = make(map[uint32]struct{})
 	}
 	if _, ok := g.set[h]; ok {
 		return
@@ -110,14 +114,17 @@ func (g *ghost) add(h uint64, capacity int) {
 	}
 }
 
-// take reports whether h is in the ghost queue, and forgets it.
-func (g *ghost) take(h uint64) bool {
+// take reports whether hash is in the ghost queue, and forgets it.
+func (g *ghost) take(hash uint64) bool {
+	h := fingerprint(hash)
 	if _, ok := g.set[h]; ok {
 		delete(g.set, h)
 		return true
 	}
 	return false
 }
+
+func fingerprint(hash uint64) uint32 { return uint32(hash ^ hash>>32) }
 
 func (c *Cache) shard(hash uint64) *shard { return &c.shards[hash%numShards] }
 
@@ -127,36 +134,40 @@ func (c *Cache) hashKey(key string) uint64 { return maphash.String(c.seed, key) 
 // entry.selectedBy), and whether any variant is stored under key. It counts
 // a hit on the variant for eviction. It does not allocate.
 func (c *Cache) lookup(key []byte, r *http.Request) (e *entry, found bool) {
-	sh := c.shard(maphash.Bytes(c.seed, key))
+	hash := maphash.Bytes(c.seed, key)
+	sh := c.shard(hash)
 	sh.mu.RLock()
-	head := sh.m[string(key)]
-	e = head.pick(r)
+	e, found = pick(sh.m[hash], key, r)
 	sh.mu.RUnlock()
-	return e, head != nil
+	return e, found
 }
 
 // lookupString is lookup for a key held as a string.
 func (c *Cache) lookupString(key string, r *http.Request) (e *entry, found bool) {
-	sh := c.shard(c.hashKey(key))
+	hash := c.hashKey(key)
+	sh := c.shard(hash)
 	sh.mu.RLock()
-	head := sh.m[key]
-	e = head.pick(r)
+	e, found = pick(sh.m[hash], key, r)
 	sh.mu.RUnlock()
-	return e, head != nil
+	return e, found
 }
 
-// pick returns the newest variant from head on that r selects, counting
-// a hit on it.
-func (head *entry) pick(r *http.Request) *entry {
+// pick returns the newest variant of key from head on that r selects,
+// counting a hit on it, and whether any variant of key is there.
+func pick[K string | []byte](head *entry, key K, r *http.Request) (e *entry, found bool) {
 	for v := head; v != nil; v = v.nextVariant {
+		if v.key != string(key) {
+			continue
+		}
+		found = true
 		if v.selectedBy(r) {
 			if v.freq.Load() < maxFreq {
 				v.freq.Add(1)
 			}
-			return v
+			return v, true
 		}
 	}
-	return nil
+	return nil, found
 }
 
 // store adds e in front of the variants of its key, replacing the variant
@@ -164,7 +175,7 @@ func (head *entry) pick(r *http.Request) *entry {
 // a purge since its origin request started matches it. It reports whether
 // e was stored.
 func (c *Cache) store(e *entry) bool {
-	if e.size > c.maxBytes {
+	if int64(e.size) > c.maxBytes {
 		return false
 	}
 	c.mu.Lock()
@@ -175,12 +186,17 @@ func (c *Cache) store(e *entry) bool {
 	var buf [4]*entry
 	dropped := buf[:0]
 	var replaced *entry
-	sh := c.shard(e.hash)
+	hash := c.hashKey(e.key)
+	sh := c.shard(hash)
 	sh.mu.Lock()
 	last, n := e, 1
-	for v := sh.m[e.key]; v != nil; {
+	for v := sh.m[hash]; v != nil; {
 		next := v.nextVariant
 		switch {
+		case v.key != e.key:
+			// Another key of the same hash.
+			last.nextVariant = v
+			last = v
 		case replaced == nil && sameVariant(v, e):
 			replaced = v
 			dropped = append(dropped, v)
@@ -194,7 +210,7 @@ func (c *Cache) store(e *entry) bool {
 		v = next
 	}
 	last.nextVariant = nil
-	sh.m[e.key] = e
+	sh.m[hash] = e
 	sh.mu.Unlock()
 	for _, v := range dropped {
 		c.dequeue(v)
@@ -206,7 +222,7 @@ func (c *Cache) store(e *entry) bool {
 		if replaced.queue == queueMain {
 			q = &c.main
 		}
-	} else if c.ghost.take(e.hash) {
+	} else if c.ghost.take(hash) {
 		q = &c.main
 	}
 	c.enqueue(e, q)
@@ -242,13 +258,14 @@ func (c *Cache) removeLocked(e *entry) {
 	if e.queue == queueNone {
 		return
 	}
-	sh := c.shard(e.hash)
+	hash := c.hashKey(e.key)
+	sh := c.shard(hash)
 	sh.mu.Lock()
-	if head := sh.m[e.key]; head == e {
+	if head := sh.m[hash]; head == e {
 		if e.nextVariant == nil {
-			delete(sh.m, e.key)
+			delete(sh.m, hash)
 		} else {
-			sh.m[e.key] = e.nextVariant
+			sh.m[hash] = e.nextVariant
 		}
 	} else {
 		for v := head; v != nil; v = v.nextVariant {
@@ -268,7 +285,7 @@ func (c *Cache) enqueue(e *entry, q *fifo) {
 		e.queue = queueMain
 	}
 	q.push(e)
-	c.size += e.size
+	c.size += int64(e.size)
 	c.count++
 }
 
@@ -283,13 +300,13 @@ func (c *Cache) dequeue(e *entry) {
 		return
 	}
 	e.queue = queueNone
-	c.size -= e.size
+	c.size -= int64(e.size)
 	c.count--
 }
 
 // evict removes entries until the cache fits its budget. c.mu is held.
 func (c *Cache) evict() {
-	for c.size > c.maxBytes {
+	for c.size+c.shared.bytes() > c.maxBytes && c.count > 0 {
 		if c.small.bytes > c.maxBytes/smallShare || c.main.n == 0 {
 			c.evictSmall()
 		} else {
@@ -313,7 +330,7 @@ func (c *Cache) evictSmall() {
 		return
 	}
 	c.removeLocked(t)
-	c.ghost.add(t.hash, c.count)
+	c.ghost.add(c.hashKey(t.key), c.count)
 }
 
 // evictMain considers the tail of the main queue: reinserted with one hit
@@ -337,11 +354,12 @@ func (c *Cache) Len() int {
 	return c.count
 }
 
-// Size returns the bytes the stored responses count against the budget.
+// Size returns the bytes the stored responses count against the budget,
+// with the copies of field values they share.
 func (c *Cache) Size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.size
+	return c.size + c.shared.bytes()
 }
 
 // scope returns the state of the named scope, creating it.

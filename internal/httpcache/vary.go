@@ -143,9 +143,13 @@ func fieldMatches(norm string, lines []string) bool {
 
 // selectedBy reports whether e is a response to requests like r: the
 // fields it varies on have the values r carries. It does not allocate.
-func (e *entry) selectedBy(r *http.Request) bool {
-	for i := 0; i+1 < len(e.vary); i += 2 {
-		if !fieldMatches(e.vary[i+1], r.Header[e.vary[i]]) {
+func (e *entry) selectedBy(r *http.Request) bool { return selects(e.vary(), r) }
+
+// selects reports whether the secondary key vary (see entryMore.vary)
+// selects r. It does not allocate.
+func selects(vary []string, r *http.Request) bool {
+	for i := 0; i+1 < len(vary); i += 2 {
+		if !fieldMatches(vary[i+1], r.Header[vary[i]]) {
 			return false
 		}
 	}
@@ -154,7 +158,7 @@ func (e *entry) selectedBy(r *http.Request) bool {
 
 // sameVariant reports whether a and b answer the same requests: one
 // replaces the other.
-func sameVariant(a, b *entry) bool { return slices.Equal(a.vary, b.vary) }
+func sameVariant(a, b *entry) bool { return slices.Equal(a.vary(), b.vary()) }
 
 // viewerVary returns the Vary field lines sent to viewers for the origin's
 // lines: CloudFront passes on only Accept-Encoding, Cookie, User-Agent and
