@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// profile runs the HIT 1 KiB load against Portico (built with
-// bench/pprofhook) and saves, in <out>/profile: the CPU profile taken
+// profile runs the HIT 1 KiB load (or the first case -cases names)
+// against Portico (built with bench/pprofhook) and saves, in <out>/profile: the CPU profile taken
 // under the load, the allocation profiles before and after it, and the
 // `go tool pprof -top` views of both, with the allocations per request
 // (from runtime.MemStats.Mallocs) in summary.txt.
@@ -26,6 +28,13 @@ func (b *bench) profile(ctx context.Context) error {
 		}
 	}
 	hit := cases[0]
+	if name, _, _ := strings.Cut(b.cfg.cases, ","); name != "" {
+		i := slices.IndexFunc(cases, func(c loadCase) bool { return c.name == name })
+		if i < 0 {
+			return fmt.Errorf("-cases: no case %q", name)
+		}
+		hit = cases[i]
+	}
 	dir := filepath.Join(b.cfg.out, "profile")
 	if b.cfg.out == "" {
 		dir = filepath.Join(b.work, "profile")
