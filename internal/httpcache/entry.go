@@ -64,6 +64,9 @@ type hitStamp struct {
 	age, ttl    int64
 	ageValue    []string
 	statusValue []string
+	// rendered is what a server made of the hit's response head (see
+	// Hit.Rendered).
+	rendered atomic.Value
 }
 
 // stampFor returns the Age and Cache-Status values of a plain hit on e at
