@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-edge/portico/internal/snapshot"
@@ -162,6 +163,10 @@ type Server struct {
 	Limits Limits
 
 	expiry expiryWarner
+	// slowOnly turns the HTTP/1.1 fast path off; fastAnswered counts the
+	// responses it wrote (tests compare the two paths).
+	slowOnly     bool
+	fastAnswered atomic.Int64
 }
 
 // HTTPServer returns the server for the plain-HTTP listener. Run it with
