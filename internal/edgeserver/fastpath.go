@@ -315,8 +315,8 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 		out = append(out, body...)
 		body = nil
 	}
-	err = c.write(out, body)
 	c.f.answered.Add(1)
+	err = c.write(out, body)
 	if cap(out) <= maxOutBuf {
 		c.out = out[:0]
 	}

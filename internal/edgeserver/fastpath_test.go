@@ -2,7 +2,9 @@ package edgeserver
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -447,9 +449,9 @@ func TestFastPathMatchesSlowPath(t *testing.T) {
 			warmMethods := requestLine.FindAllStringSubmatch(warm, -1)
 			for _, m := range warmMethods {
 				e.exchangeRaw(t, slowAddr, tt.tls, m[0], []string{m[1]}, false)
+				// A server may log after the viewer has the response.
+				waitLogLines(t, e.slowLog, &e.slowLogOffset, 1)
 			}
-			newLogLines(e.slowLog, &e.slowLogOffset)
-			newLogLines(e.fastLog, &e.fastLogOffset)
 
 			// Age and Cache-Status's ttl change with the second: try
 			// again when the two answers straddle one.
@@ -522,4 +524,216 @@ func truncate(s string) string {
 		return s[:2000] + fmt.Sprintf("… (%d bytes)", len(s))
 	}
 	return s
+}
+
+// TestFastPathLimits checks the limits of connections on the fast path,
+// with short timeouts: each slow or idle connection is ended, and a
+// connection that was idle for less than the idle timeout is not, however
+// the deadlines set for its earlier requests stand.
+func TestFastPathLimits(t *testing.T) {
+	e := newDiffEdge(t, Limits{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 3 * time.Second, WriteTimeout: 300 * time.Millisecond, MaxRequestsPerConn: 3})
+	for _, path := range []string{"/plain", "/big"} {
+		e.exchangeRaw(t, e.slowHTTP, false, request("GET", path, diffHost), []string{"GET"}, false)
+	}
+	hit := request("GET", "/plain", diffHost)
+	fastGet := func(t *testing.T, c *rawConn) *http.Response {
+		t.Helper()
+		before := e.fast.fastAnswered.Load()
+		io.WriteString(c, hit)
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || e.fast.fastAnswered.Load() == before {
+			t.Fatalf("GET: status %d, fast path answered %d; want 200 from the fast path", resp.StatusCode, e.fast.fastAnswered.Load()-before)
+		}
+		return resp
+	}
+
+	t.Run("silent new connection", func(t *testing.T) {
+		t.Parallel()
+		dialRaw(t, "", e.fastHTTP).waitClosed()
+	})
+	t.Run("slowloris after a hit", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, "", e.fastHTTP)
+		fastGet(t, c)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for _, b := range []byte(hit) {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if _, err := c.Write([]byte{b}); err != nil {
+					return
+				}
+			}
+		}()
+		c.waitClosed()
+	})
+	t.Run("idle", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, "", e.fastHTTP)
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fastGet(t, c)
+		// The first request's idle deadline is kept for the second, and
+		// fires 0.8 s before its idle time is over: the connection
+		// stays open for a third request sent between the two.
+		time.Sleep(800 * time.Millisecond)
+		fastGet(t, c)
+		time.Sleep(2600 * time.Millisecond)
+		if resp := fastGet(t, c); !resp.Close {
+			t.Error("the third request's response does not close the connection (MaxRequestsPerConn 3)")
+		}
+		c.waitClosed()
+	})
+	t.Run("idle connection closes", func(t *testing.T) {
+		t.Parallel()
+		c := dialRaw(t, "", e.fastHTTP)
+		fastGet(t, c)
+		c.waitClosed()
+	})
+}
+
+// TestFastPathWriteTimeout pipelines 200 requests for 100 KiB and reads
+// nothing for a while: the fast path's writes stop making progress, and
+// the connection is ended.
+func TestFastPathWriteTimeout(t *testing.T) {
+	e := newDiffEdge(t, Limits{WriteTimeout: 300 * time.Millisecond})
+	big := request("GET", "/big", diffHost)
+	e.exchangeRaw(t, e.slowHTTP, false, big, []string{"GET"}, false)
+	before := e.fast.fastAnswered.Load()
+	c := dialRaw(t, "", e.fastHTTP)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, strings.Repeat(big, 200))
+	time.Sleep(1500 * time.Millisecond)
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the connection is still open: read %d bytes", n)
+		}
+	}
+	if n >= 200*100<<10 || e.fast.fastAnswered.Load() == before {
+		t.Errorf("read %d bytes, the fast path answered %d requests; want fewer than 200 from the fast path", n, e.fast.fastAnswered.Load()-before)
+	}
+}
+
+// TestFastPathGracefulStop closes the underlying listeners while
+// connections on the fast path are idle or halfway through a head: they
+// are handed to net/http, which answers their next requests, and Serve
+// ends only after that; Shutdown then closes them.
+func TestFastPathGracefulStop(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP", true: "HTTPS"}[useTLS], func(t *testing.T) {
+			e := newDiffEdge(t, Limits{})
+			host := diffHost
+			if useTLS {
+				host = e.tlsHost
+			}
+			hit := request("GET", "/plain", host)
+			e.exchangeRaw(t, e.slowHTTP, false, request("GET", "/plain", diffHost), []string{"GET"}, false)
+			if useTLS {
+				e.exchangeRaw(t, e.slowHTTPS, true, hit, []string{"GET"}, false)
+			}
+
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := e.fast.HTTPServer()
+			ln := e.fast.Listener(raw)
+			if useTLS {
+				srv, ln = e.fast.HTTPSServer(), e.fast.TLSListener(raw)
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+			defer srv.Close()
+
+			conns := make([]net.Conn, 2)
+			readers := make([]*bufio.Reader, 2)
+			for i := range conns {
+				conns[i] = e.dial(t, raw.Addr().String(), useTLS)
+				readers[i] = bufio.NewReader(conns[i])
+				before := e.fast.fastAnswered.Load()
+				io.WriteString(conns[i], hit)
+				if resp, err := readRawResponse(readers[i], "GET"); err != nil || !strings.HasPrefix(resp, "HTTP/1.1 200") {
+					t.Fatalf("first request: %q, %v", resp, err)
+				}
+				if e.fast.fastAnswered.Load() == before {
+					t.Fatal("the fast path did not answer the first request")
+				}
+			}
+			io.WriteString(conns[1], hit[:10]) // halfway through a head
+			time.Sleep(50 * time.Millisecond)
+
+			raw.Close()
+			select {
+			case err := <-served:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Errorf("Serve: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not end within 10s of the listener's close")
+			}
+			before := e.fast.fastAnswered.Load()
+			io.WriteString(conns[0], hit)
+			io.WriteString(conns[1], hit[10:])
+			for i := range conns {
+				if resp, err := readRawResponse(readers[i], "GET"); err != nil || !strings.HasPrefix(resp, "HTTP/1.1 200") {
+					t.Errorf("connection %d: request after the stop: %q, %v", i, resp, err)
+				}
+			}
+			if n := e.fast.fastAnswered.Load() - before; n != 0 {
+				t.Errorf("the fast path answered %d requests after the stop, want none (net/http's)", n)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			for i := range conns {
+				if _, err := readers[i].ReadByte(); err != io.EOF {
+					t.Errorf("connection %d after Shutdown: %v, want EOF", i, err)
+				}
+			}
+		})
+	}
+}
+
+// TestFastPathShutdown shuts the server down while connections on the fast
+// path are idle: Shutdown closes them, as net/http closes its idle ones.
+func TestFastPathShutdown(t *testing.T) {
+	e := newDiffEdge(t, Limits{})
+	hit := request("GET", "/plain", diffHost)
+	e.exchangeRaw(t, e.slowHTTP, false, hit, []string{"GET"}, false)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := e.fast.HTTPServer()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(e.fast.Listener(raw)) }()
+	c := e.dial(t, raw.Addr().String(), false)
+	br := bufio.NewReader(c)
+	io.WriteString(c, hit)
+	if resp, err := readRawResponse(br, "GET"); err != nil || !strings.HasPrefix(resp, "HTTP/1.1 200") {
+		t.Fatalf("request: %q, %v", resp, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != http.ErrServerClosed {
+		t.Errorf("Serve: %v, want http.ErrServerClosed", err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("the idle connection after Shutdown: %v, want EOF", err)
+	}
 }
