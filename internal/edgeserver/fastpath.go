@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -113,12 +114,15 @@ type fastConn struct {
 	req   http.Request
 	url   url.URL
 	hdr   http.Header
+	keys  []string // of hdr
 	vals  []string
 	arena []byte
 
-	out  []byte      // the response head (and a small body)
-	bufs net.Buffers // head and body for writev
-	id   [idLen]byte
+	rng  *mrand.ChaCha8 // X-Amz-Cf-Id's random bytes
+	out  []byte         // the response head (and a small body)
+	iov  [2][]byte      // head and body
+	bufs net.Buffers    // what is left of iov to write, for writev
+	id   [idLen]byte    // scratch for the ID
 
 	// idleUntil is when the connection, waiting for a head, closes: its
 	// start plus readHeaderTimeout for the first request (as net/http
@@ -139,6 +143,12 @@ func (f *fastPath) newConn(conn net.Conn, g *guardConn) *fastConn {
 		remote:    conn.RemoteAddr().String(),
 		idleUntil: time.Now().Add(f.p.lim.readHeaderTimeout),
 	}
+	// X-Amz-Cf-Id is 42 random bytes, as newRequestID makes them, from a
+	// cryptographically strong generator of the connection's own, seeded
+	// by crypto/rand, which costs a quarter of crypto/rand per ID.
+	var seed [32]byte
+	rand.Read(seed[:])
+	c.rng = mrand.NewChaCha8(seed)
 	switch under := g.Conn.(type) {
 	case *ipConn:
 		c.w = under.Conn
@@ -298,9 +308,12 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 	if r.Method == http.MethodHead || !rh.bodyAllowed {
 		body = nil
 	}
-	newID(c.id[:])
+	// The ID goes into the arena, so that the access log line may keep it.
+	id := c.toArena(c.id[:])
+	c.rng.Read(c.id[:42])
+	base64.RawURLEncoding.Encode(id, c.id[:42])
 	out := append(c.out[:0], rh.block[:rh.idAt]...)
-	out = append(out, c.id[:]...)
+	out = append(out, id...)
 	out = append(out, rh.block[rh.idAt+idLen:]...)
 	if rh.needDate {
 		out = append(out, "Date: "...)
@@ -316,23 +329,24 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 		body = nil
 	}
 	c.f.answered.Add(1)
-	err = c.write(out, body)
+	err = c.write(out, body, start)
 	if cap(out) <= maxOutBuf {
 		c.out = out[:0]
 	}
+	end := time.Now()
 	if p.access != nil && p.access.Enabled(context.Background(), slog.LevelInfo) {
 		var n int64
 		if r.Method != http.MethodHead && rh.bodyAllowed {
 			n = int64(len(hit.Body()))
 		}
-		p.logAccess(context.Background(), string(c.id[:]), r.Proto, r.Method, r.Host, r.URL.EscapedPath(),
-			rh.status, n, time.Since(start), rh.xCache)
+		p.logAccess(context.Background(), end, c.str(id), r.Proto, r.Method, r.Host, r.URL.EscapedPath(),
+			rh.status, n, end.Sub(start), rh.xCache)
 	}
 	if err != nil || closeAfter {
 		c.conn.Close()
 		return fastClosed
 	}
-	c.keptAlive, c.idleUntil = true, time.Now().Add(p.lim.idleTimeout)
+	c.keptAlive, c.idleUntil = true, end.Add(p.lim.idleTimeout)
 	return fastServed
 }
 
@@ -363,8 +377,11 @@ func (c *fastConn) parse(head []byte) (r *http.Request, closeAfter, ok bool) {
 		return nil, false, false
 	}
 
-	clear(c.hdr)
-	vals := c.vals[:0]
+	// Deleting the last request's fields is cheaper than clearing the map.
+	for _, k := range c.keys {
+		delete(c.hdr, k)
+	}
+	keys, vals := c.keys[:0], c.vals[:0]
 	var host string
 	for fields := head[eol+2 : len(head)-2]; len(fields) > 0; {
 		i := bytes.Index(fields, crlf)
@@ -372,7 +389,7 @@ func (c *fastConn) parse(head []byte) (r *http.Request, closeAfter, ok bool) {
 		fields = fields[i+2:]
 		colon := bytes.IndexByte(line, ':')
 		canonicalizeKey(line[:colon])
-		name, value := c.str(line[:colon]), c.str(bytes.Trim(line[colon+1:], " \t"))
+		name, value := c.str(line[:colon]), c.str(trimOWSBytes(line[colon+1:]))
 		switch name {
 		case "Host":
 			host = value // one at most (the guard): not in Header, as net/http
@@ -386,12 +403,14 @@ func (c *fastConn) parse(head []byte) (r *http.Request, closeAfter, ok bool) {
 		}
 		vals = append(vals, value)
 		c.hdr[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+		keys = append(keys, name)
 	}
-	c.vals = vals
+	c.keys, c.vals = keys, vals
 	// As net/http's readRequest.
 	if hp := c.hdr["Pragma"]; len(hp) > 0 && hp[0] == "no-cache" {
 		if _, ok := c.hdr["Cache-Control"]; !ok {
 			c.hdr["Cache-Control"] = noCache
+			c.keys = append(c.keys, "Cache-Control")
 		}
 	}
 	c.req = http.Request{
@@ -455,6 +474,17 @@ func indexByte(s string, c byte) int {
 	return -1
 }
 
+// trimOWSBytes trims spaces and tabs off both ends of b.
+func trimOWSBytes(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 // canonicalizeKey makes a header field name canonical in place, as
 // textproto.CanonicalMIMEHeaderKey does with a token.
 func canonicalizeKey(k []byte) {
@@ -491,13 +521,6 @@ func (c *fastConn) str(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// newID fills id with a new X-Amz-Cf-Id, as newRequestID makes them.
-func newID(id []byte) {
-	var raw [42]byte
-	rand.Read(raw[:]) // never fails; see crypto/rand.Read
-	base64.RawURLEncoding.Encode(id, raw[:])
-}
-
 // appendDate appends now as an HTTP date, formatted once a second.
 func (c *fastConn) appendDate(b []byte, now time.Time) []byte {
 	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
@@ -507,31 +530,40 @@ func (c *fastConn) appendDate(b []byte, now time.Time) []byte {
 	return append(b, c.date...)
 }
 
-// write writes the response: head, with the body if it is small, then
-// the body. A write that makes no progress for writeTimeout fails, as the
+// write writes the response at now: head, with the body if it is small,
+// then the body. A write that makes no progress for writeTimeout fails, as the
 // guard's. Over plain TCP, the deadline set for an earlier response is
 // kept while it is at most deadlineSlack early, and moved to the exact
 // time if it fires.
-func (c *fastConn) write(head, body []byte) error {
-	exact := time.Now().Add(c.f.p.lim.writeTimeout)
+func (c *fastConn) write(head, body []byte, now time.Time) error {
+	exact := now.Add(c.f.p.lim.writeTimeout)
 	if c.isTLS || c.wd.IsZero() || c.wd.After(exact) || exact.Sub(c.wd) >= deadlineSlack {
 		if err := c.w.SetWriteDeadline(exact); err != nil {
 			return err
 		}
 		c.wd = exact
 	}
-	c.bufs = append(c.bufs[:0], head)
+	c.iov = [2][]byte{head, body}
+	c.bufs = c.iov[:1]
 	if len(body) > 0 {
-		c.bufs = append(c.bufs, body)
+		c.bufs = c.iov[:2]
 	}
-	bufs := c.bufs
 	for {
-		_, err := bufs.WriteTo(c.w)
+		var err error
+		if len(c.bufs) == 1 {
+			var n int
+			n, err = c.w.Write(c.bufs[0])
+			c.bufs[0] = c.bufs[0][n:]
+		} else {
+			_, err = c.bufs.WriteTo(c.w) // writev, consuming what it writes
+		}
 		if err == nil {
+			c.iov = [2][]byte{}
 			return nil
 		}
 		var ne net.Error
 		if c.isTLS || !errors.As(err, &ne) || !ne.Timeout() || !time.Now().Before(exact) {
+			c.iov = [2][]byte{}
 			return err
 		}
 		if err := c.w.SetWriteDeadline(exact); err != nil {

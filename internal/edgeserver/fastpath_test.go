@@ -157,7 +157,7 @@ func diffDistribution(id, host, cookies string) portico.Distribution {
 	}}
 }
 
-func newDiffEdge(t *testing.T, limits Limits) *diffEdge {
+func newDiffEdge(t testing.TB, limits Limits) *diffEdge {
 	t.Helper()
 	originCA := newCA(t, "Origin Test CA")
 	var requests int
@@ -208,7 +208,7 @@ func newDiffEdge(t *testing.T, limits Limits) *diffEdge {
 }
 
 // dial connects to addr, over TLS with ALPN http/1.1 if useTLS.
-func (e *diffEdge) dial(t *testing.T, addr string, useTLS bool) net.Conn {
+func (e *diffEdge) dial(t testing.TB, addr string, useTLS bool) net.Conn {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -233,7 +233,7 @@ const diffProbe = "HEAD / HTTP/1.1\r\nHost: probe.invalid\r\n\r\n"
 // responses (to the methods given), returning them as sent. With probe, it
 // then sends diffProbe and reports whether the connection was closed
 // instead of answering it.
-func (e *diffEdge) exchangeRaw(t *testing.T, addr string, useTLS bool, raw string, methods []string, probe bool) (responses []string, closed bool) {
+func (e *diffEdge) exchangeRaw(t testing.TB, addr string, useTLS bool, raw string, methods []string, probe bool) (responses []string, closed bool) {
 	t.Helper()
 	c := e.dial(t, addr, useTLS)
 	if _, err := io.WriteString(c, raw); err != nil {

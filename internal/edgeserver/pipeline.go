@@ -382,7 +382,7 @@ func (p *pipeline) accessLog(r *http.Request, w *responseWriter, d time.Duration
 	if p.access == nil || !p.access.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	p.logAccess(ctx, w.id[0], r.Proto, r.Method, r.Host, r.URL.EscapedPath(), w.status, w.bytes, d, w.Header().Get("X-Cache"))
+	p.logAccess(ctx, time.Now(), w.id[0], r.Proto, r.Method, r.Host, r.URL.EscapedPath(), w.status, w.bytes, d, w.Header().Get("X-Cache"))
 }
 
 // newRequestID returns an X-Amz-Cf-Id: 56 random characters of URL-safe
