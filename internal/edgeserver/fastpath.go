@@ -59,6 +59,18 @@ import (
 type fastPath struct {
 	p        *pipeline
 	answered *atomic.Int64 // responses written
+	// outs are the buffers responses are put together in (*[]byte),
+	// shared by the connections: an idle connection holds none.
+	outs sync.Pool
+}
+
+// getOut returns a buffer from outs.
+func (f *fastPath) getOut() *[]byte {
+	if b, ok := f.outs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, outBufSize)
+	return &b
 }
 
 // fastResult is what became of a request head on the fast path.
@@ -79,11 +91,13 @@ const (
 
 // Sizes of the fast path's buffers.
 const (
-	arenaSize = 16 << 10 // request heads are copied into arenas of this size
+	// arenaSize is the size of the arenas request heads are copied into:
+	// a connection keeps one, and makes a new one every 20 requests or so.
+	arenaSize = 4 << 10
 	// maxInlineBody is the largest body copied behind the head into one
 	// buffer; larger ones go out with writev, straight from the cache.
 	maxInlineBody = 16 << 10
-	maxOutBuf     = 64 << 10 // a larger output buffer is not kept
+	outBufSize    = 20 << 10 // the pooled output buffers: a head and a small body
 	idLen         = 56       // X-Amz-Cf-Id
 	// deadlineSlack is how stale a kept deadline may grow before the
 	// fast path moves it: a deadline that fires early is moved to the
@@ -119,7 +133,6 @@ type fastConn struct {
 	arena []byte
 
 	rng  *mrand.ChaCha8 // X-Amz-Cf-Id's random bytes
-	out  []byte         // the response head (and a small body)
 	iov  [2][]byte      // head and body
 	bufs net.Buffers    // what is left of iov to write, for writev
 	id   [idLen]byte    // scratch for the ID
@@ -312,7 +325,8 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 	id := c.toArena(c.id[:])
 	c.rng.Read(c.id[:42])
 	base64.RawURLEncoding.Encode(id, c.id[:42])
-	out := append(c.out[:0], rh.block[:rh.idAt]...)
+	bp := c.f.getOut()
+	out := append((*bp)[:0], rh.block[:rh.idAt]...)
 	out = append(out, id...)
 	out = append(out, rh.block[rh.idAt+idLen:]...)
 	if rh.needDate {
@@ -330,8 +344,9 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 	}
 	c.f.answered.Add(1)
 	err = c.write(out, body, start)
-	if cap(out) <= maxOutBuf {
-		c.out = out[:0]
+	if cap(out) <= outBufSize {
+		*bp = out[:0]
+		c.f.outs.Put(bp)
 	}
 	end := time.Now()
 	if p.access != nil && p.access.Enabled(context.Background(), slog.LevelInfo) {
