@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/portico-edge/portico/internal/snapshot"
@@ -163,10 +162,10 @@ type Server struct {
 	Limits Limits
 
 	expiry expiryWarner
-	// slowOnly turns the HTTP/1.1 fast path off; fastAnswered counts the
-	// responses it wrote (tests compare the two paths).
-	slowOnly     bool
-	fastAnswered atomic.Int64
+	// slowOnly turns the HTTP/1.1 fast path off (tests compare the two
+	// paths, and count what the fast path did in fast).
+	slowOnly bool
+	fast     fastStats
 }
 
 // HTTPServer returns the server for the plain-HTTP listener. Run it with

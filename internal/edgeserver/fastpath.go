@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -57,8 +58,8 @@ import (
 
 // fastPath is a listener's fast path: the pipeline whose work it does.
 type fastPath struct {
-	p        *pipeline
-	answered *atomic.Int64 // responses written
+	p     *pipeline
+	stats *fastStats
 	// outs are the buffers responses are put together in (*[]byte),
 	// shared by the connections: an idle connection holds none.
 	outs sync.Pool
@@ -71,6 +72,12 @@ func (f *fastPath) getOut() *[]byte {
 	}
 	b := make([]byte, 0, outBufSize)
 	return &b
+}
+
+// fastStats count what a server's fast paths did.
+type fastStats struct {
+	answered  atomic.Int64 // responses written
+	sendfiles atomic.Int64 // bodies sent from the cache's disk tier with sendfile
 }
 
 // fastResult is what became of a request head on the fast path.
@@ -98,7 +105,11 @@ const (
 	// buffer; larger ones go out with writev, straight from the cache.
 	maxInlineBody = 16 << 10
 	outBufSize    = 20 << 10 // the pooled output buffers: a head and a small body
-	idLen         = 56       // X-Amz-Cf-Id
+	// minSendfileBody is the smallest body sent with sendfile from the
+	// cache's disk tier, when it has a copy, rather than from memory: the
+	// kernel then does not copy it.
+	minSendfileBody = 32 << 10
+	idLen           = 56 // X-Amz-Cf-Id
 	// deadlineSlack is how stale a kept deadline may grow before the
 	// fast path moves it: a deadline that fires early is moved to the
 	// exact time, and the read or write goes on.
@@ -115,6 +126,8 @@ type fastConn struct {
 	// guard for plain connections (so that net.Buffers use writev), or
 	// the TLS connection.
 	w      net.Conn
+	rc     syscall.RawConn // w's, for sendfile; nil over TLS
+	sf     sendfileState
 	isTLS  bool
 	tls    *tls.ConnectionState
 	remote string
@@ -165,6 +178,9 @@ func (f *fastPath) newConn(conn net.Conn, g *guardConn) *fastConn {
 	switch under := g.Conn.(type) {
 	case *ipConn:
 		c.w = under.Conn
+		if sc, ok := under.Conn.(syscall.Conn); ok && sendfileSupported {
+			c.rc, _ = sc.SyscallConn()
+		}
 	case *tls.Conn:
 		st := under.ConnectionState()
 		c.tls, c.isTLS = &st, true
@@ -338,12 +354,21 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 		out = append(out, "Connection: close\r\n"...)
 	}
 	out = append(out, "\r\n"...)
-	if len(body) <= maxInlineBody {
+	c.f.stats.answered.Add(1)
+	switch {
+	case len(body) <= maxInlineBody:
 		out = append(out, body...)
-		body = nil
+		err = c.write(out, nil, start)
+	case c.rc != nil && len(body) >= minSendfileBody:
+		if f, off, ok := hit.BodyFile(minSendfileBody); ok {
+			c.f.stats.sendfiles.Add(1)
+			err = c.sendFile(out, f, off, int64(len(body)), start)
+			break
+		}
+		fallthrough
+	default:
+		err = c.write(out, body, start)
 	}
-	c.f.answered.Add(1)
-	err = c.write(out, body, start)
 	if cap(out) <= outBufSize {
 		*bp = out[:0]
 		c.f.outs.Put(bp)

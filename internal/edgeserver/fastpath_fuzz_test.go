@@ -30,7 +30,7 @@ func FuzzFastParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	s := &Server{}
-	fp := &fastPath{p: s.newPipeline(false), answered: &s.fastAnswered}
+	fp := &fastPath{p: s.newPipeline(false), stats: &s.fast}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		g := newGuardConn(&discardConn{}, s.limits())
 		g.fast = true

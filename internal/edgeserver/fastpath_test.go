@@ -35,7 +35,8 @@ const (
 	cookieHost = "cookie.example" // all cookies forwarded: it does not
 )
 
-// diffEdge is a fast and a slow server over one snapshot and cache, each
+// diffEdge is a fast and a slow server over one snapshot and cache (with
+// a disk tier), each
 // on an HTTP and an HTTPS listener, with an access log each.
 type diffEdge struct {
 	fast, slow                   *Server
@@ -188,7 +189,14 @@ func newDiffEdge(t testing.TB, limits Limits) *diffEdge {
 		Distributions:           []portico.Distribution{d1, diffDistribution("EDIFF2", cookieHost, "all")},
 		ResponseHeadersPolicies: []portico.ResponseHeadersPolicy{diffPolicy},
 	}
-	snap, err := snapshot.Build(st, snapshot.Deps{Transports: transports, Cache: httpcache.New(64<<20, log), DefaultCertificate: defaultCert, Log: log})
+	// A disk tier, as cmd/portico has by default: large bodies go out
+	// with sendfile from its files.
+	cache, err := httpcache.Open(httpcache.Config{MaxBytes: 64 << 20, Logger: log, DiskDir: t.TempDir(), DiskMaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	snap, err := snapshot.Build(st, snapshot.Deps{Transports: transports, Cache: cache, DefaultCertificate: defaultCert, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,15 +358,7 @@ func request(method, target, host string, fields ...string) string {
 func TestFastPathMatchesSlowPath(t *testing.T) {
 	e := newDiffEdge(t, Limits{})
 	get := func(target string, fields ...string) string { return request("GET", target, diffHost, fields...) }
-	tests := []struct {
-		name    string
-		raw     string   // one or more requests, written at once
-		methods []string // of the responses to read; default GET
-		warm    string   // sent first to the slow server, to store the response; default raw
-		tls     bool
-		fast    int  // responses the fast path must write
-		closed  bool // the connection ends after the responses
-	}{
+	tests := []diffCase{
 		{name: "GET hit", raw: get("/plain"), fast: 1},
 		{name: "HEAD hit", raw: request("HEAD", "/plain", diffHost), methods: []string{"HEAD"}, warm: get("/plain"), fast: 1},
 		{name: "query", raw: get("/plain?b=2&a=1;c"), fast: 1},
@@ -433,59 +433,118 @@ func TestFastPathMatchesSlowPath(t *testing.T) {
 			methods: []string{"GET", "GET"}, warm: get("/plain"), fast: 2, closed: true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			methods := tt.methods
-			if methods == nil {
-				methods = []string{"GET"}
-			}
-			warm := tt.warm
-			if warm == "" {
-				warm = tt.raw
-			}
-			fastAddr, slowAddr := e.fastHTTP, e.slowHTTP
-			if tt.tls {
-				fastAddr, slowAddr = e.fastHTTPS, e.slowHTTPS
-			}
-			warmMethods := requestLine.FindAllStringSubmatch(warm, -1)
-			for _, m := range warmMethods {
-				e.exchangeRaw(t, slowAddr, tt.tls, m[0], []string{m[1]}, false)
-				// A server may log after the viewer has the response.
-				waitLogLines(t, e.slowLog, &e.slowLogOffset, 1)
-			}
+		t.Run(tt.name, func(t *testing.T) { e.check(t, tt) })
+	}
+}
 
-			// Age and Cache-Status's ttl change with the second: try
-			// again when the two answers straddle one.
-			var slow, fast []string
-			var slowClosed, fastClosed bool
-			var slowLines, fastLines string
-			var fastWritten int64
-			for range 3 {
-				slow, slowClosed = e.exchangeRaw(t, slowAddr, tt.tls, tt.raw, methods, true)
-				before := e.fast.fastAnswered.Load()
-				fast, fastClosed = e.exchangeRaw(t, fastAddr, tt.tls, tt.raw, methods, true)
-				fastWritten = e.fast.fastAnswered.Load() - before
-				slowLines = waitLogLines(t, e.slowLog, &e.slowLogOffset, len(slow))
-				fastLines = waitLogLines(t, e.fastLog, &e.fastLogOffset, len(fast))
-				if mask(strings.Join(slow, "")) == mask(strings.Join(fast, "")) {
-					break
-				}
-			}
-			if len(fast) != len(slow) {
-				t.Errorf("%d responses on the fast path, %d on the slow one", len(fast), len(slow))
-			}
-			for i := range min(len(fast), len(slow)) {
-				if got, want := mask(fast[i]), mask(slow[i]); got != want {
-					t.Errorf("response %d:\nfast path:\n%s\nslow path:\n%s", i, truncate(got), truncate(want))
-				}
-			}
-			if got, want := mask(fastLines), mask(slowLines); got != want {
-				t.Errorf("access log:\nfast path:\n%s\nslow path:\n%s", got, want)
-			}
-			if fastClosed != slowClosed || fastClosed != tt.closed {
-				t.Errorf("connection closed: fast path %v, slow path %v, want %v", fastClosed, slowClosed, tt.closed)
-			}
-			if fastWritten != int64(tt.fast) {
-				t.Errorf("the fast path wrote %d responses, want %d", fastWritten, tt.fast)
+// diffCase is a case of the differential tests.
+type diffCase struct {
+	name    string
+	raw     string   // one or more requests, written at once
+	methods []string // of the responses to read; default GET
+	warm    string   // sent first to the slow server, to store the response; default raw
+	tls     bool
+	fast    int  // responses the fast path must write
+	closed  bool // the connection ends after the responses
+}
+
+// check warms the cache with tt.warm, then sends tt.raw to the slow and the
+// fast server: their answers must be the same byte for byte, but for
+// X-Amz-Cf-Id, and so must their access log lines.
+func (e *diffEdge) check(t *testing.T, tt diffCase) {
+	t.Helper()
+	methods := tt.methods
+	if methods == nil {
+		methods = []string{"GET"}
+	}
+	warm := tt.warm
+	if warm == "" {
+		warm = tt.raw
+	}
+	fastAddr, slowAddr := e.fastHTTP, e.slowHTTP
+	if tt.tls {
+		fastAddr, slowAddr = e.fastHTTPS, e.slowHTTPS
+	}
+	warmMethods := requestLine.FindAllStringSubmatch(warm, -1)
+	for _, m := range warmMethods {
+		e.exchangeRaw(t, slowAddr, tt.tls, m[0], []string{m[1]}, false)
+		// A server may log after the viewer has the response.
+		waitLogLines(t, e.slowLog, &e.slowLogOffset, 1)
+	}
+
+	// Age and Cache-Status's ttl change with the second: try
+	// again when the two answers straddle one.
+	var slow, fast []string
+	var slowClosed, fastClosed bool
+	var slowLines, fastLines string
+	var fastWritten int64
+	for range 3 {
+		slow, slowClosed = e.exchangeRaw(t, slowAddr, tt.tls, tt.raw, methods, true)
+		before := e.fast.fast.answered.Load()
+		fast, fastClosed = e.exchangeRaw(t, fastAddr, tt.tls, tt.raw, methods, true)
+		fastWritten = e.fast.fast.answered.Load() - before
+		slowLines = waitLogLines(t, e.slowLog, &e.slowLogOffset, len(slow))
+		fastLines = waitLogLines(t, e.fastLog, &e.fastLogOffset, len(fast))
+		if mask(strings.Join(slow, "")) == mask(strings.Join(fast, "")) {
+			break
+		}
+	}
+	if len(fast) != len(slow) {
+		t.Errorf("%d responses on the fast path, %d on the slow one", len(fast), len(slow))
+	}
+	for i := range min(len(fast), len(slow)) {
+		if got, want := mask(fast[i]), mask(slow[i]); got != want {
+			t.Errorf("response %d:\nfast path:\n%s\nslow path:\n%s", i, truncate(got), truncate(want))
+		}
+	}
+	if got, want := mask(fastLines), mask(slowLines); got != want {
+		t.Errorf("access log:\nfast path:\n%s\nslow path:\n%s", got, want)
+	}
+	if fastClosed != slowClosed || fastClosed != tt.closed {
+		t.Errorf("connection closed: fast path %v, slow path %v, want %v", fastClosed, slowClosed, tt.closed)
+	}
+	if fastWritten != int64(tt.fast) {
+		t.Errorf("the fast path wrote %d responses, want %d", fastWritten, tt.fast)
+	}
+}
+
+// TestFastPathSendfile sends large bodies from the disk tier's files
+// with sendfile, once the cache has written them: the answers are the same
+// as the slow path's.
+func TestFastPathSendfile(t *testing.T) {
+	e := newDiffEdge(t, Limits{})
+	get := func(target string, fields ...string) string { return request("GET", target, diffHost, fields...) }
+	for _, path := range []string{"/big", "/policy/big", "/gz/big"} {
+		e.exchangeRaw(t, e.slowHTTP, false, get(path), []string{"GET"}, false)
+		waitLogLines(t, e.slowLog, &e.slowLogOffset, 1)
+	}
+	// The disk tier writes in the background: wait for the file.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.fast.fast.sendfiles.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no body went out with sendfile within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+		e.exchangeRaw(t, e.fastHTTP, false, get("/big"), []string{"GET"}, false)
+		waitLogLines(t, e.fastLog, &e.fastLogOffset, 1)
+	}
+	for _, tt := range []struct {
+		diffCase
+		sendfiles int64
+	}{
+		{diffCase{name: "100 KiB", raw: get("/big"), fast: 1}, 1},
+		{diffCase{name: "100 KiB under a response headers policy", raw: get("/policy/big"), fast: 1}, 1},
+		{diffCase{name: "100 KiB, compressible, not accepted", raw: get("/gz/big"), fast: 1}, 1},
+		{diffCase{name: "HEAD", raw: request("HEAD", "/big", diffHost), methods: []string{"HEAD"}, warm: get("/big"), fast: 1}, 0},
+		{diffCase{name: "pipelined", raw: get("/big") + get("/plain") + get("/big") + request("HEAD", "/big", diffHost) + get("/big", "Connection: close"),
+			methods: []string{"GET", "GET", "GET", "HEAD", "GET"}, warm: get("/plain"), fast: 5, closed: true}, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.fast.fast.sendfiles.Load()
+			e.check(t, tt.diffCase)
+			// check retries a case that straddles a second.
+			if n := e.fast.fast.sendfiles.Load() - before; tt.sendfiles == 0 && n != 0 || tt.sendfiles > 0 && (n == 0 || n%tt.sendfiles != 0) {
+				t.Errorf("%d bodies went out with sendfile, want %d", n, tt.sendfiles)
 			}
 		})
 	}
@@ -538,7 +597,7 @@ func TestFastPathLimits(t *testing.T) {
 	hit := request("GET", "/plain", diffHost)
 	fastGet := func(t *testing.T, c *rawConn) *http.Response {
 		t.Helper()
-		before := e.fast.fastAnswered.Load()
+		before := e.fast.fast.answered.Load()
 		io.WriteString(c, hit)
 		resp, err := http.ReadResponse(c.br, nil)
 		if err != nil {
@@ -546,8 +605,8 @@ func TestFastPathLimits(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || e.fast.fastAnswered.Load() == before {
-			t.Fatalf("GET: status %d, fast path answered %d; want 200 from the fast path", resp.StatusCode, e.fast.fastAnswered.Load()-before)
+		if resp.StatusCode != 200 || e.fast.fast.answered.Load() == before {
+			t.Fatalf("GET: status %d, fast path answered %d; want 200 from the fast path", resp.StatusCode, e.fast.fast.answered.Load()-before)
 		}
 		return resp
 	}
@@ -607,7 +666,7 @@ func TestFastPathWriteTimeout(t *testing.T) {
 	e := newDiffEdge(t, Limits{WriteTimeout: 300 * time.Millisecond})
 	big := request("GET", "/big", diffHost)
 	e.exchangeRaw(t, e.slowHTTP, false, big, []string{"GET"}, false)
-	before := e.fast.fastAnswered.Load()
+	before := e.fast.fast.answered.Load()
 	c := dialRaw(t, "", e.fastHTTP)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	io.WriteString(c, strings.Repeat(big, 200))
@@ -619,8 +678,8 @@ func TestFastPathWriteTimeout(t *testing.T) {
 			t.Fatalf("the connection is still open: read %d bytes", n)
 		}
 	}
-	if n >= 200*100<<10 || e.fast.fastAnswered.Load() == before {
-		t.Errorf("read %d bytes, the fast path answered %d requests; want fewer than 200 from the fast path", n, e.fast.fastAnswered.Load()-before)
+	if n >= 200*100<<10 || e.fast.fast.answered.Load() == before {
+		t.Errorf("read %d bytes, the fast path answered %d requests; want fewer than 200 from the fast path", n, e.fast.fast.answered.Load()-before)
 	}
 }
 
@@ -660,12 +719,12 @@ func TestFastPathGracefulStop(t *testing.T) {
 			for i := range conns {
 				conns[i] = e.dial(t, raw.Addr().String(), useTLS)
 				readers[i] = bufio.NewReader(conns[i])
-				before := e.fast.fastAnswered.Load()
+				before := e.fast.fast.answered.Load()
 				io.WriteString(conns[i], hit)
 				if resp, err := readRawResponse(readers[i], "GET"); err != nil || !strings.HasPrefix(resp, "HTTP/1.1 200") {
 					t.Fatalf("first request: %q, %v", resp, err)
 				}
-				if e.fast.fastAnswered.Load() == before {
+				if e.fast.fast.answered.Load() == before {
 					t.Fatal("the fast path did not answer the first request")
 				}
 			}
@@ -681,7 +740,7 @@ func TestFastPathGracefulStop(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Serve did not end within 10s of the listener's close")
 			}
-			before := e.fast.fastAnswered.Load()
+			before := e.fast.fast.answered.Load()
 			io.WriteString(conns[0], hit)
 			io.WriteString(conns[1], hit[10:])
 			for i := range conns {
@@ -689,7 +748,7 @@ func TestFastPathGracefulStop(t *testing.T) {
 					t.Errorf("connection %d: request after the stop: %q, %v", i, resp, err)
 				}
 			}
-			if n := e.fast.fastAnswered.Load() - before; n != 0 {
+			if n := e.fast.fast.answered.Load() - before; n != 0 {
 				t.Errorf("the fast path answered %d requests after the stop, want none (net/http's)", n)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -53,7 +53,7 @@ func (s *Server) newConnListener(ln *ipLimitListener, config *tls.Config, lim *l
 		cancel:   cancel,
 	}
 	if !s.slowOnly {
-		l.fast = &fastConns{fp: &fastPath{p: s.newPipeline(config != nil), answered: &s.fastAnswered}, ready: l.ready, done: ctx.Done(), conns: make(map[*fastConn]struct{})}
+		l.fast = &fastConns{fp: &fastPath{p: s.newPipeline(config != nil), stats: &s.fast}, ready: l.ready, done: ctx.Done(), conns: make(map[*fastConn]struct{})}
 	}
 	return l
 }

@@ -50,6 +50,8 @@ type entry struct {
 	// for the last age and ttl served, so that hits in the same second
 	// share them.
 	stamp atomic.Pointer[hitStamp]
+	// file is the entry's disk copy, open for Hit.BodyFile.
+	file atomic.Pointer[bodyFile]
 
 	// Guarded by Cache.mu: the eviction queue links.
 	prev, next *entry

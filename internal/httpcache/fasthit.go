@@ -12,6 +12,7 @@ import (
 // request without running the handler, with the same status, header fields
 // and body.
 type Hit struct {
+	c      *Cache
 	e      *entry
 	stamp  *hitStamp
 	status int
@@ -51,7 +52,7 @@ func FreshHit(h http.Handler, r *http.Request) (Hit, bool) {
 	if e == nil || soft || !e.fresh(now) {
 		return Hit{}, false
 	}
-	hit := Hit{e: e, stamp: e.stampFor(now), status: e.status}
+	hit := Hit{c: ch.c, e: e, stamp: e.stampFor(now), status: e.status}
 	if e.status == http.StatusOK && ch.conditionals {
 		switch preconditions(r, e.etag, e.lastModified, e.header.get("Date")) {
 		case 0:

@@ -1,11 +1,15 @@
 package httpcache
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -164,4 +168,100 @@ func TestFreshHitAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("FreshHit allocated %v times per run, want 0", allocs)
 	}
+}
+
+// TestHitBodyFile checks that a hit's body file, once the disk tier has
+// written it, holds the body at the offset given; and that there is none
+// for small bodies, 304s, a memory-only cache, or a file that does not
+// hold the entry's response.
+func TestHitBodyFile(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 8<<10) // 128 KiB
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Header().Set("Etag", `"v1"`)
+		io.WriteString(w, body)
+	})
+	fileOf := func(t *testing.T, h http.Handler, r *http.Request, minSize int) (*os.File, int64, bool) {
+		t.Helper()
+		hit, ok := FreshHit(h, r)
+		if !ok {
+			t.Fatal("no hit")
+		}
+		return hit.BodyFile(minSize)
+	}
+	// written waits until the disk tier has r's response.
+	written := func(t *testing.T, h http.Handler, r *http.Request) (*os.File, int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if f, off, ok := fileOf(t, h, r, 1); ok {
+				return f, off
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no body file within 10s")
+			}
+			time.Sleep(bodyFileRetry / 10)
+		}
+	}
+
+	t.Run("disk tier", func(t *testing.T) {
+		dir := t.TempDir()
+		c := openDiskCache(t, dir, 1<<30)
+		h := legacyHandler(c, testScope, behavior(0, 86400, 31536000, forwarded(true, "none")), origin)
+		r := httptest.NewRequest("GET", "https://h.example/big", nil)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		f, off := written(t, h, r)
+		got := make([]byte, len(body))
+		if _, err := f.ReadAt(got, off); err != nil || string(got) != body {
+			t.Errorf("the file at %d holds %.20q…, %v; want the body", off, got, err)
+		}
+		if _, _, ok := fileOf(t, h, r, len(body)+1); ok {
+			t.Error("a body file for a body under the minimum size")
+		}
+		if _, _, ok := fileOf(t, h, httptest.NewRequest("GET", "https://h.example/big", nil), len(body)); !ok {
+			t.Error("no body file for a body of exactly the minimum size")
+		}
+		inm := httptest.NewRequest("GET", "https://h.example/big", nil)
+		inm.Header.Set("If-None-Match", `"v1"`)
+		if _, _, ok := fileOf(t, h, inm, 1); ok {
+			t.Error("a body file for a 304")
+		}
+	})
+	t.Run("file of another response", func(t *testing.T) {
+		dir := t.TempDir()
+		c := openDiskCache(t, dir, 1<<30)
+		h := legacyHandler(c, testScope, behavior(0, 86400, 31536000, forwarded(true, "none")), origin)
+		r := httptest.NewRequest("GET", "https://h.example/big", nil)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		deadline := time.Now().Add(10 * time.Second)
+		for len(diskFiles(t, dir)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("no file within 10s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Another body of the same length, checksummed as the disk tier
+		// checksums its files: only the comparison with the entry tells.
+		name := diskFiles(t, dir)[0]
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-5] ^= 1
+		binary.BigEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := fileOf(t, h, r, 1); ok {
+			t.Error("a body file that holds another body")
+		}
+	})
+	t.Run("memory only", func(t *testing.T) {
+		h := legacyHandler(New(16<<20, nil), testScope, behavior(0, 86400, 31536000, forwarded(true, "none")), origin)
+		r := httptest.NewRequest("GET", "https://h.example/big", nil)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if _, _, ok := fileOf(t, h, r, 1); ok {
+			t.Error("a body file without a disk tier")
+		}
+	})
 }
