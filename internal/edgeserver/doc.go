@@ -29,8 +29,8 @@
 // that the cache answers with a fresh stored response or a 304. The
 // response head is rendered once per cached response and second by the
 // code that renders it on the slow path, then sent with the body in one
-// write; only X-Amz-Cf-Id (and Date, if the response has none) changes per
-// request. Any other request hands the connection, that request still
+// write (large bodies with sendfile from the cache's disk tier); only
+// X-Amz-Cf-Id (and Date, if the response has none) changes per request. Any other request hands the connection, that request still
 // unread, to net/http for the rest of its life, between two responses, so
 // that pipelined requests are answered in order. The fast path keeps every
 // limit and timeout below and writes the same access log line; closing

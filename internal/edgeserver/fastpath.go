@@ -41,7 +41,8 @@ import (
 // the policy, the pipeline's stamp, net/http's rules and field order), so
 // that only X-Amz-Cf-Id, and Date when the response has none, change per
 // request; the head and the body go out in one write (writev for large
-// bodies).
+// bodies), or, for bodies of 32 KiB or more that the cache's disk tier
+// has a copy of, the head and then the body with sendfile.
 //
 // Anything else, and any doubt, ends the fast path for the connection: the
 // head it holds stays in the guard's buffer, unread, and the connection is
