@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,12 @@ func (c *fastConn) serve() (handover bool) {
 		g.out = g.ok
 		g.compact()
 		g.advance()
+		// Let the other connections' goroutines run before this one
+		// reads its next request: a client that sends it at once would
+		// otherwise be served again and again while requests that came
+		// before it wait (up to the scheduler's 10 ms time slice), as
+		// an event loop serving each ready connection in turn does not.
+		runtime.Gosched()
 	}
 }
 
