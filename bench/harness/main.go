@@ -84,7 +84,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.lua, "lua", "bench/wrk.lua", "wrk `script`")
 	fs.StringVar(&c.work, "work", "", "work `directory` (configurations, logs, caches)")
 	fs.StringVar(&c.out, "out", "", "results `directory` (default bench/results, none with -quick)")
-	fs.DurationVar(&c.profile, "profile", 0, "profile Portico for this `duration` under the first of -cases (default HIT 1 KiB) instead of benchmarking (the binary must be built with bench/pprofhook)")
+	fs.DurationVar(&c.profile, "profile", 0, "profile Portico under the HIT 1 KiB load (or the first of -cases) for this `duration` instead of benchmarking (the binary must be built with bench/pprofhook)")
 	fs.StringVar(&c.pprofAddr, "pprof", "", "`address` of the pprof listener of the profiling build (default 127.0.0.1:<port-base+50>)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

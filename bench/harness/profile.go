@@ -15,9 +15,8 @@ import (
 	"time"
 )
 
-// profile runs one load against Portico (built with bench/pprofhook): the
-// first case -cases names, HIT 1 KiB by default. It saves, in
-// <out>/profile: the CPU profile taken
+// profile runs the HIT 1 KiB load (or the first case -cases names)
+// against Portico (built with bench/pprofhook) and saves, in <out>/profile: the CPU profile taken
 // under the load, the allocation profiles before and after it, and the
 // `go tool pprof -top` views of both, with the allocations per request
 // (from runtime.MemStats.Mallocs) in summary.txt.
@@ -29,17 +28,12 @@ func (b *bench) profile(ctx context.Context) error {
 		}
 	}
 	hit := cases[0]
-	if b.cfg.cases != "" {
-		name, _, _ := strings.Cut(b.cfg.cases, ",")
+	if name, _, _ := strings.Cut(b.cfg.cases, ","); name != "" {
 		i := slices.IndexFunc(cases, func(c loadCase) bool { return c.name == name })
 		if i < 0 {
-			return fmt.Errorf("-cases %q names no case", b.cfg.cases)
+			return fmt.Errorf("-cases: no case %q", name)
 		}
 		hit = cases[i]
-	}
-	addr := portico.http
-	if hit.tls {
-		addr = portico.https
 	}
 	dir := filepath.Join(b.cfg.out, "profile")
 	if b.cfg.out == "" {
@@ -48,7 +42,7 @@ func (b *bench) profile(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := b.load.run(ctx, hit, addr, 2*time.Second); err != nil { // warm up
+	if _, err := b.load.run(ctx, hit, portico.http, 2*time.Second); err != nil { // warm up
 		return err
 	}
 	base := "http://" + b.cfg.pprofAddr
@@ -74,7 +68,7 @@ func (b *bench) profile(ctx context.Context) error {
 		time.Sleep(time.Second)
 		profErr <- b.fetch(ctx, base+"/debug/pprof/profile?seconds="+strconv.Itoa(max(1, int(d/time.Second))), cpuProfile)
 	}()
-	res, err := b.load.run(ctx, hit, addr, d+2*time.Second)
+	res, err := b.load.run(ctx, hit, portico.http, d+2*time.Second)
 	if err != nil {
 		return err
 	}

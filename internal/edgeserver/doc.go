@@ -16,8 +16,27 @@
 // counted per listener) as they are accepted. The TLS listener performs
 // the handshakes itself, each in its own goroutine within
 // TLSHandshakeTimeout, then hands HTTP/2 connections to net/http as they
-// are and HTTP/1.x ones through the request-head guard, as the plain-HTTP
-// listener does with all of its connections.
+// are and HTTP/1.x ones to the fast path and through the request-head
+// guard, as the plain-HTTP listener does with all of its connections.
+//
+// # The fast path (HTTP/1.1 cache hits)
+//
+// HTTP/1.x connections start on a fast path of their own (fastpath.go),
+// which answers cache hits without net/http: it reads each request head
+// through the guard below, and answers a GET or HEAD over HTTP/1.1 that
+// has no body, Expect, Upgrade or Range, passes the pipeline's steps (the
+// same code), gets the same response headers whatever its Origin, and
+// that the cache answers with a fresh stored response or a 304. The
+// response head is rendered once per cached response and second by the
+// code that renders it on the slow path, then sent with the body in one
+// write (large bodies with sendfile from the cache's disk tier); only
+// X-Amz-Cf-Id (and Date, if the response has none) changes per request. Any other request hands the connection, that request still
+// unread, to net/http for the rest of its life, between two responses, so
+// that pipelined requests are answered in order. The fast path keeps every
+// limit and timeout below and writes the same access log line; closing
+// the listener's underlying listener hands its connections to net/http at
+// their next request. Tests compare it byte for byte with the slow path
+// (TestFastPathMatchesSlowPath).
 //
 // # The request-head guard (HTTP/1.x)
 //

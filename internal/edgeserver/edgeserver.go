@@ -180,6 +180,10 @@ type Server struct {
 	Limits Limits
 
 	expiry expiryWarner
+	// slowOnly turns the HTTP/1.1 fast path off (tests compare the two
+	// paths, and count what the fast path did in fast).
+	slowOnly bool
+	fast     fastStats
 }
 
 // HTTPServer returns the server for the plain-HTTP listener. Run it with

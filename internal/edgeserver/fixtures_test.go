@@ -303,7 +303,7 @@ func newEdgeWith(t *testing.T, limits Limits) *edge {
 
 // serve runs s's HTTP or HTTPS server on 127.0.0.1:0, through its guarded
 // listener, until the test ends.
-func serve(t *testing.T, s *Server, tls bool) (*http.Server, string) {
+func serve(t testing.TB, s *Server, tls bool) (*http.Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -62,15 +62,24 @@ type guardConn struct {
 	started  bool  // head: its first byte has arrived
 	trailer  int   // trailer section: bytes so far
 	ownRead  time.Time
+	// fast is set while the fast path (fastpath.go) reads the
+	// connection's heads instead of net/http: the guard then examines
+	// one head at a time, and stops at each head it accepts.
+	fast bool
+	// idleCaller is set while callerRD is the fast path's idle deadline,
+	// which ends when a head begins (net/http too ends its idle
+	// deadline once a request begins).
+	idleCaller bool
 
 	refusal atomic.Pointer[answer] // why the head was refused
 	linger  atomic.Bool            // refused or broken: Close lingers
 	resolve atomic.Int32           // the pipeline's verdict on an upgrade
 
 	mu       sync.Mutex // guards the deadlines below and their application
-	callerRD time.Time  // read deadline set by net/http
+	callerRD time.Time  // read deadline set by net/http (or the fast path)
 	ownRD    time.Time  // read deadline of the guard's own timers
 	callerWD time.Time
+	aborted  bool // abortRead: reads fail at once until resumeRead
 }
 
 type guardState uint8
@@ -224,8 +233,7 @@ func (g *guardConn) fill() error {
 	switch g.st {
 	case stHead:
 		if !g.started && (g.ok < len(g.buf) || g.skipped > 0) {
-			g.started = true
-			g.setOwnRead(time.Now().Add(g.lim.readHeaderTimeout))
+			g.startHead()
 		}
 		if !g.started {
 			g.setOwnRead(time.Time{}) // idle: net/http's deadlines apply
@@ -246,11 +254,13 @@ func (g *guardConn) fill() error {
 	end := len(g.buf)
 	n, err := g.Conn.Read(g.buf[end:cap(g.buf)])
 	g.buf = g.buf[:end+n]
-	if n > 0 && g.st == stHead && !g.started {
-		g.started = true
-		g.setOwnRead(time.Now().Add(g.lim.readHeaderTimeout))
-	}
 	g.advance()
+	if n > 0 && g.st == stHead && !g.started && (g.ok < len(g.buf) || g.skipped > 0) {
+		// A head began with this read and has not ended: from now, it
+		// has readHeaderTimeout to. (A head that arrived whole needs no
+		// timer, which spares two deadline changes per request.)
+		g.startHead()
+	}
 	if err != nil {
 		var ne net.Error
 		if n > 0 && errors.As(err, &ne) && ne.Timeout() {
@@ -266,6 +276,21 @@ func (g *guardConn) fill() error {
 		return err
 	}
 	return nil
+}
+
+// startHead starts the timer of a head whose first bytes have arrived.
+// The fast path's idle deadline ends there.
+func (g *guardConn) startHead() {
+	g.started = true
+	t := time.Now().Add(g.lim.readHeaderTimeout)
+	g.ownRead = t
+	g.mu.Lock()
+	g.ownRD = t
+	if g.idleCaller {
+		g.callerRD, g.idleCaller = time.Time{}, false
+	}
+	g.applyReadDeadline()
+	g.mu.Unlock()
 }
 
 // grow makes room in buf, first by dropping what has been handed out.
@@ -305,7 +330,7 @@ func (g *guardConn) advance() {
 	for g.ok < len(g.buf) {
 		switch g.st {
 		case stHead:
-			if !g.advanceHead() {
+			if !g.advanceHead() || g.fast {
 				return
 			}
 		case stBody, stChunkData:
@@ -548,7 +573,47 @@ func (g *guardConn) SetReadDeadline(t time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.callerRD = t
-	return g.Conn.SetReadDeadline(earliest(t, g.ownRD))
+	return g.applyReadDeadline()
+}
+
+// applyReadDeadline applies the earlier of the caller's and the guard's
+// read deadlines, or one in the past while reads are aborted. g.mu is
+// held.
+func (g *guardConn) applyReadDeadline() error {
+	if g.aborted {
+		return g.Conn.SetReadDeadline(aLongTimeAgo)
+	}
+	return g.Conn.SetReadDeadline(earliest(g.callerRD, g.ownRD))
+}
+
+// aLongTimeAgo is a read deadline that makes reads fail at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// abortRead makes the connection's reads fail at once with a timeout,
+// the one in progress included, until resumeRead: the fast path's way of
+// stopping a connection that waits for a request (abortReadRequested then
+// tells such a timeout apart). It may be called from any goroutine.
+func (g *guardConn) abortRead() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.aborted = true
+	g.applyReadDeadline()
+}
+
+// readAborted reports whether abortRead was called since the last
+// resumeRead.
+func (g *guardConn) readAborted() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.aborted
+}
+
+// resumeRead ends abortRead, restoring the deadlines.
+func (g *guardConn) resumeRead() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.aborted = false
+	g.applyReadDeadline()
 }
 
 // SetWriteDeadline sets net/http's write deadline.
@@ -567,7 +632,7 @@ func (g *guardConn) setOwnRead(t time.Time) {
 	g.ownRead = t
 	g.mu.Lock()
 	g.ownRD = t
-	g.Conn.SetReadDeadline(earliest(g.callerRD, t))
+	g.applyReadDeadline()
 	g.mu.Unlock()
 }
 

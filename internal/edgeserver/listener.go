@@ -15,24 +15,36 @@ import (
 // Listener returns ln guarded for the plain-HTTP server: connections over
 // the per-IP cap are closed as they are accepted, and every other one
 // reaches net/http through the request-head guard (see the package
-// documentation). Serve the HTTPServer with Serve(s.Listener(ln)).
+// documentation), after the fast path (fastpath.go) has answered the
+// cache hits it can. Serve the HTTPServer with Serve(s.Listener(ln)).
+// Closing the underlying listener stops gracefully: the connections on the
+// fast path are handed to net/http at their next request, and Accept
+// reports the end after the last.
 func (s *Server) Listener(ln net.Listener) net.Listener {
 	lim := s.limits()
-	return &guardListener{Listener: newIPLimitListener(ln, lim.maxConnsPerIP, s.logger()), lim: lim}
+	ipl := newIPLimitListener(ln, lim.maxConnsPerIP, s.logger())
+	if s.slowOnly {
+		return &guardListener{Listener: ipl, lim: lim}
+	}
+	return s.newConnListener(ipl, nil, lim)
 }
 
 // TLSListener returns ln guarded for the HTTPS server: the per-IP cap, the
 // TLS handshake with TLSConfig (within the handshake timeout, without
 // holding up other connections), then HTTP/2 connections as *tls.Conn for
-// net/http's HTTP/2 server and HTTP/1.x ones through the request-head
-// guard. Serve the HTTPSServer with Serve(s.TLSListener(ln)), not
-// ServeTLS. Closing the listener also ends the handshakes in progress.
+// net/http's HTTP/2 server and HTTP/1.x ones through the fast path and the
+// request-head guard. Serve the HTTPSServer with Serve(s.TLSListener(ln)),
+// not ServeTLS. Closing the listener also ends the handshakes in progress.
 func (s *Server) TLSListener(ln net.Listener) net.Listener {
 	lim := s.limits()
+	return s.newConnListener(newIPLimitListener(ln, lim.maxConnsPerIP, s.logger()), s.TLSConfig(), lim)
+}
+
+func (s *Server) newConnListener(ln *ipLimitListener, config *tls.Config, lim *limits) *connListener {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &tlsListener{
-		Listener: newIPLimitListener(ln, lim.maxConnsPerIP, s.logger()),
-		config:   s.TLSConfig(),
+	l := &connListener{
+		Listener: ln,
+		config:   config,
 		lim:      lim,
 		log:      s.logger(),
 		ready:    make(chan net.Conn),
@@ -40,6 +52,10 @@ func (s *Server) TLSListener(ln net.Listener) net.Listener {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
+	if !s.slowOnly {
+		l.fast = &fastConns{fp: &fastPath{p: s.newPipeline(config != nil), stats: &s.fast}, ready: l.ready, done: ctx.Done(), conns: make(map[*fastConn]struct{})}
+	}
+	return l
 }
 
 // guardListener hands out guardConns.
@@ -134,17 +150,19 @@ func (c *ipConn) CloseWrite() error {
 	return errors.ErrUnsupported
 }
 
-// tlsListener performs the TLS handshakes of the HTTPS listener, each in
-// its own goroutine, and hands net/http each connection once its protocol
-// is known: HTTP/2 as the *tls.Conn (so that net/http serves it with its
-// HTTP/2 server), HTTP/1.x behind the request-head guard.
-type tlsListener struct {
+// connListener hands net/http each connection once it is ready for it:
+// over TLS (config set), after its handshake, performed in a goroutine of
+// its own; HTTP/2 connections as the *tls.Conn (so that net/http serves
+// them with its HTTP/2 server), HTTP/1.x ones behind the request-head
+// guard, after the fast path (fast set) is done with them.
+type connListener struct {
 	net.Listener
-	config *tls.Config
+	config *tls.Config // nil: plain HTTP
 	lim    *limits
 	log    *slog.Logger
+	fast   *fastConns // nil: no fast path
 
-	ready chan net.Conn // connections after their handshake
+	ready chan net.Conn // connections for net/http
 	errc  chan error    // errors from the underlying Accept
 
 	// ctx ends with the listener; it cancels the handshakes in progress.
@@ -158,7 +176,7 @@ type tlsListener struct {
 	close    sync.Once
 }
 
-func (l *tlsListener) Accept() (net.Conn, error) {
+func (l *connListener) Accept() (net.Conn, error) {
 	l.start.Do(func() {
 		l.wg.Add(1)
 		go l.acceptLoop()
@@ -173,16 +191,21 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *tlsListener) acceptLoop() {
+func (l *connListener) acceptLoop() {
 	defer l.wg.Done()
 	for {
 		c, err := l.Listener.Accept()
 		if errors.Is(err, net.ErrClosed) {
 			// The underlying listener was closed, not l: a graceful stop
 			// (a restart hands new connections to the next process). The
-			// handshakes under way finish and their connections are
+			// handshakes under way finish, the connections on the fast
+			// path go to net/http at their next request, and all are
 			// served before Accept reports the end.
 			l.hs.Wait()
+			if l.fast != nil {
+				l.fast.stop(stopHandover)
+				l.fast.wg.Wait()
+			}
 			select {
 			case l.errc <- err:
 			case <-l.ctx.Done():
@@ -201,14 +224,47 @@ func (l *tlsListener) acceptLoop() {
 		}
 		l.wg.Add(1)
 		l.hs.Add(1)
-		go l.handshake(c)
+		go l.prepare(c)
 	}
 }
 
-// handshake performs c's TLS handshake and hands the connection over.
-func (l *tlsListener) handshake(c net.Conn) {
-	defer l.wg.Done()
-	defer l.hs.Done()
+// prepare performs c's TLS handshake, if any, and hands the connection to
+// the fast path or to net/http.
+func (l *connListener) prepare(c net.Conn) {
+	conn, g := l.handshake(c)
+	if conn != nil && (g == nil || l.fast == nil) {
+		l.deliver(conn)
+	}
+	fast := conn != nil && g != nil && l.fast != nil
+	if fast {
+		l.fast.wg.Add(1) // before hs.Done: a graceful stop waits for it
+		defer l.fast.wg.Done()
+	}
+	l.hs.Done()
+	l.wg.Done()
+	if fast {
+		l.fast.serve(conn, g)
+	}
+}
+
+// deliver hands conn to net/http, or closes it if the listener is closed
+// first.
+func (l *connListener) deliver(conn net.Conn) {
+	select {
+	case l.ready <- conn:
+	case <-l.ctx.Done():
+		conn.Close()
+	}
+}
+
+// handshake performs c's TLS handshake, if the listener is for TLS, and
+// returns the connection for net/http, with its guard if it speaks HTTP/1.x;
+// nil if the handshake failed.
+func (l *connListener) handshake(c net.Conn) (net.Conn, *guardConn) {
+	if l.config == nil {
+		g := newGuardConn(c, l.lim)
+		return g, g
+	}
 	tc := tls.Server(c, l.config)
 	c.SetDeadline(time.Now().Add(l.lim.tlsHandshakeTimeout))
 	if err := tc.HandshakeContext(l.ctx); err != nil {
@@ -220,18 +276,14 @@ func (l *tlsListener) handshake(c net.Conn) {
 		}
 		l.log.Debug("edgeserver: TLS handshake error", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
-		return
+		return nil, nil
 	}
 	c.SetDeadline(time.Time{})
-	var conn net.Conn = tc
-	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		conn = &tlsGuardConn{guardConn: newGuardConn(tc, l.lim), tls: tc}
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		return tc, nil
 	}
-	select {
-	case l.ready <- conn:
-	case <-l.ctx.Done():
-		conn.Close()
-	}
+	g := newGuardConn(tc, l.lim)
+	return &tlsGuardConn{guardConn: g, tls: tc}, g
 }
 
 // looksLikeHTTP reports whether a TLS record header is the start of an
@@ -245,13 +297,18 @@ func looksLikeHTTP(hdr [5]byte) bool {
 }
 
 // Close stops accepting, ends the handshakes in progress and waits for
-// them. To stop gracefully instead, close the underlying listener: the
-// handshakes in progress then complete and Accept returns their
-// connections before net.ErrClosed.
-func (l *tlsListener) Close() error {
+// them, and closes the connections on the fast path once they have
+// answered the request they are answering. To stop gracefully instead,
+// close the underlying listener: the handshakes in progress then complete,
+// the connections on the fast path are handed over at their next request,
+// and Accept returns all of them before net.ErrClosed.
+func (l *connListener) Close() error {
 	l.close.Do(func() {
 		l.cancel()
 		l.closeErr = l.Listener.Close()
+		if l.fast != nil {
+			l.fast.stop(stopClose)
+		}
 		l.wg.Wait()
 	})
 	return l.closeErr

@@ -385,17 +385,7 @@ func (p *pipeline) accessLog(r *http.Request, w *responseWriter, d time.Duration
 	if p.access == nil || !p.access.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	p.access.LogAttrs(ctx, slog.LevelInfo, "request",
-		slog.String("id", w.id[0]),
-		slog.String("proto", r.Proto),
-		slog.String("method", r.Method),
-		slog.String("host", r.Host),
-		slog.String("path", r.URL.EscapedPath()),
-		slog.Int("status", w.status),
-		slog.Int64("bytes", w.bytes),
-		slog.Duration("duration", d),
-		slog.String("cache", w.Header().Get("X-Cache")),
-	)
+	p.logAccess(ctx, time.Now(), w.id[0], r.Proto, r.Method, r.Host, r.URL.EscapedPath(), w.status, w.bytes, d, w.Header().Get("X-Cache"))
 }
 
 // newRequestID returns an X-Amz-Cf-Id: 56 random characters of URL-safe

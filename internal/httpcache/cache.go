@@ -81,6 +81,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -121,6 +122,8 @@ type Cache struct {
 
 	disk  *diskTier // nil without one
 	epoch uint64    // this run's, in the disk tier's files
+	// bodyFiles counts the disk tier's files open for Hit.BodyFile.
+	bodyFiles atomic.Int64
 }
 
 // Config configures a Cache. Only MaxBytes has no default.

@@ -93,6 +93,8 @@ type entryLater struct {
 	// of an origin error stops being served without asking the origin
 	// again (CloudFront's ErrorCachingMinTTL for 5xx, DG HTTPStatusCodes).
 	graceUntil atomic.Int64
+	// file is the entry's disk copy, open for Hit.BodyFile.
+	file atomic.Pointer[bodyFile]
 }
 
 // lately returns e's entryLater, making it if need be.
@@ -337,6 +339,9 @@ type hitStamp struct {
 	age, ttl    int64
 	ageValue    []string
 	statusValue []string
+	// rendered is what a server made of the hit's response head (see
+	// Hit.Rendered).
+	rendered atomic.Value
 }
 
 // stampFor returns the Age and Cache-Status values of a plain hit on e at

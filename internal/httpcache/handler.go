@@ -209,15 +209,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	*buf = h.spec.appendKey((*buf)[:0], r, class)
 	now := h.c.now()
 	gen := h.sc.gen.Load()
-	e, found := h.c.lookup(*buf, r)
-	if e == nil && h.c.disk != nil {
-		e = h.fromDisk(string(*buf), r)
-	}
-	picked := e != nil
-	e, soft := h.judge(e)
-	// A variant purged since it was stored went with every variant of its
-	// path: nothing is stored under the key any more.
-	found = found && !(picked && e == nil)
+	e, soft, found := h.find(*buf, r)
 	if e != nil && !soft && e.fresh(now) {
 		h.c.putKeyBuf(buf)
 		h.serve(w, r, e, now, xCacheHit, hitStatus(e, now, ""))
@@ -262,6 +254,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.collapse(w, x)
+}
+
+// find looks up the response stored under key that r selects, in memory
+// and then on disk, and applies the scope's purges to it: soft is set when
+// a soft purge made it stale. found reports whether anything at all is
+// stored under key in memory.
+func (h *handler) find(key []byte, r *http.Request) (e *entry, soft, found bool) {
+	e, found = h.c.lookup(key, r)
+	if e == nil && h.c.disk != nil {
+		e = h.fromDisk(string(key), r)
+	}
+	picked := e != nil
+	e, soft = h.judge(e)
+	// A variant purged since it was stored went with every variant of its
+	// path: nothing is stored under the key any more.
+	return e, soft, found && !(picked && e == nil)
 }
 
 // fromDisk looks key up in the disk tier and brings what it finds into
@@ -535,13 +543,13 @@ func (x *exchange) staleOnError(status int, hd http.Header) bool {
 // gets its ranges (RFC 9110 §14).
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, xcache []string, st cacheStatus) {
 	hd := w.Header()
-	e.header.copyTo(hd)
-	hd["X-Cache"] = xcache
 	if st.hit && st.fwd == "" && st.detail == "" {
-		// A plain hit: the values are shared by the hits of a second.
-		s := e.stampFor(now)
-		hd["Age"], hd["Cache-Status"] = s.ageValue, s.statusValue
+		// A plain hit (xcache is xCacheHit): the values are shared by
+		// the hits of a second.
+		e.setPlainHit(hd, e.stampFor(now))
 	} else {
+		e.header.copyTo(hd)
+		hd["X-Cache"] = xcache
 		hd["Age"] = []string{strconv.FormatInt(int64(max(e.currentAge(now), 0)/time.Second), 10)}
 		hd["Cache-Status"] = withCacheStatus(e.header.values("Cache-Status"), st.String())
 	}
