@@ -31,7 +31,11 @@ const newConnGrace = 5 * time.Second
 // before their handshake (as tls.NewListener does) would have them
 // tracked as HTTP/1.x ones, and quiesce would wait for each HTTP/2
 // connection, busy until it closes, for the whole drain
-// (TestDrainSkipsHTTP2 guards this).
+// (TestDrainSkipsHTTP2 guards this). Nor are the HTTP/1.x connections
+// that edgeserver's fast path for cache hits holds: net/http sees a
+// connection only once the fast path hands it over, and when the
+// listener closes the fast path hands each over at its next request or
+// closes it idle, answering the request it is writing first.
 type connDrain struct {
 	mu    sync.Mutex
 	conns map[net.Conn]connState

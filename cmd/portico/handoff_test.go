@@ -208,30 +208,12 @@ func TestHandOffDNS(t *testing.T) {
 			t.Fatalf("%s query: %s with %v", network, dns.RcodeToString[r.Rcode], r.Answer)
 		}
 	}
-	noNames := func() dnsserver.Names { return nil }
 	for _, serves := range []bool{true, false} {
 		t.Run(fmt.Sprintf("serves %v", serves), func(t *testing.T) {
 			dir := t.TempDir()
 			log := slog.New(slog.DiscardHandler)
-			old := &dnsserver.Server{Names: noNames}
-			addr, err := old.Listen("127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			old, addr, api, srv := offerDNS(t, dir, log)
 			go old.Serve()
-			defer old.Shutdown(context.Background())
-			api, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer api.Close()
-			udp, tcp := old.Sockets()
-			srv, err := offerListeners(filepath.Join(dir, handoffFile),
-				[]namedListener{{name: "api", ln: api}, {name: dnsRole, pc: udp}, {name: dnsRole, ln: tcp}}, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
 
 			acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
 				[]listenSpec{{"api", api.Addr().String()}}, "127.0.0.1:0")
@@ -254,7 +236,7 @@ func TestHandOffDNS(t *testing.T) {
 			waited := make(chan error, 1)
 			go func() { waited <- srv.WaitServing(context.Background(), time.Minute) }()
 
-			next := &dnsserver.Server{Names: noNames}
+			next := &dnsserver.Server{Names: func() dnsserver.Names { return nil }}
 			if err := next.ListenOn(acq.dnsUDP, acq.dnsTCP); err != nil {
 				t.Fatal(err)
 			}
@@ -295,29 +277,39 @@ func TestHandOffDNS(t *testing.T) {
 	}
 }
 
+// offerDNS has a DNS server (which serves no names) listen on loopback,
+// and offers its sockets from dir, with an API listener, as a serving
+// process does; all of them close when the test ends. The caller runs
+// the server's Serve if it needs it.
+func offerDNS(t *testing.T, dir string, log *slog.Logger) (old *dnsserver.Server, dnsAddr net.Addr, api net.Listener, srv *handOffServer) {
+	t.Helper()
+	old = &dnsserver.Server{Names: func() dnsserver.Names { return nil }}
+	dnsAddr, err := old.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { old.Shutdown(context.Background()) })
+	api, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	udp, tcp := old.Sockets()
+	srv, err = offerListeners(filepath.Join(dir, handoffFile),
+		[]namedListener{{name: "api", ln: api}, {name: dnsRole, pc: udp}, {name: dnsRole, ln: tcp}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return old, dnsAddr, api, srv
+}
+
 // TestHandOffDNSElsewhere: DNS sockets offered for another address than
 // the one asked for are not taken, and the other listeners still are.
 func TestHandOffDNSElsewhere(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	old := &dnsserver.Server{Names: func() dnsserver.Names { return nil }}
-	addr, err := old.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Shutdown(context.Background())
-	api, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer api.Close()
-	udp, tcp := old.Sockets()
-	srv, err := offerListeners(filepath.Join(dir, handoffFile),
-		[]namedListener{{name: "api", ln: api}, {name: dnsRole, pc: udp}, {name: dnsRole, ln: tcp}}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, addr, api, _ := offerDNS(t, dir, log)
 	elsewhere := freePort(t)
 	acq, err := acquireListeners(context.Background(), log, dir, net.ListenConfig{},
 		[]listenSpec{{"api", api.Addr().String()}}, elsewhere)

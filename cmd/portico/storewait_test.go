@@ -42,12 +42,7 @@ func TestStoreWaitIsInterruptedBySignal(t *testing.T) {
 				t.Fatalf("portico did not start waiting for the store:\n%s", p.logs)
 			}
 			p.cmd.Process.Signal(sig)
-			select {
-			case <-p.exited:
-			case <-time.After(60 * time.Second):
-				t.Fatalf("portico still waits for the store a minute after %v:\n%s", sig, p.logs)
-			}
-			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			if code := waitExit(t, p, "portico to stop waiting for the store on "+sig.String()); code != 0 {
 				t.Errorf("exit code %d after %v, want 0:\n%s", code, sig, p.logs)
 			}
 			if !strings.Contains(p.logs.String(), "stopped while waiting for the store") {

@@ -157,12 +157,12 @@ func TestGetCertificateDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestHandshake serves the index behind a real TLS listener and checks what
-// verifying clients receive.
-func TestHandshake(t *testing.T) {
-	ca := testpki.NewCA(t, "Portico Test CA")
-	idx := newIndex(t, ca)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: idx.GetCertificate, MinVersion: tls.VersionTLS12})
+// serveHandshakes makes TLS handshakes on a loopback listener with the
+// certificates getCert returns, until the test ends, and returns the
+// listener's address.
+func serveHandshakes(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: getCert, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +179,15 @@ func TestHandshake(t *testing.T) {
 			}()
 		}
 	}()
+	return ln.Addr().String()
+}
+
+// TestHandshake serves the index behind a real TLS listener and checks what
+// verifying clients receive.
+func TestHandshake(t *testing.T) {
+	ca := testpki.NewCA(t, "Portico Test CA")
+	idx := newIndex(t, ca)
+	addr := serveHandshakes(t, idx.GetCertificate)
 
 	tests := []struct {
 		sni, want string
@@ -188,7 +197,7 @@ func TestHandshake(t *testing.T) {
 		{"e1.portico.localhost", "*.portico.localhost"},
 	}
 	for _, tt := range tests {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(),
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
 			&tls.Config{ServerName: tt.sni, RootCAs: ca.Pool()})
 		if err != nil {
 			t.Errorf("handshake with SNI %q: %v", tt.sni, err)

@@ -47,29 +47,9 @@ func newStapleEnv(t *testing.T) *stapleEnv {
 	}
 	t.Cleanup(func() { env.stapler.Close() })
 
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return env.idx.Load().GetCertificate(hello)
-		},
+	env.addr = serveHandshakes(t, func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return env.idx.Load().GetCertificate(hello)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.(*tls.Conn).Handshake()
-				c.Close()
-			}()
-		}
-	}()
-	env.addr = ln.Addr().String()
 	return env
 }
 
@@ -109,6 +89,24 @@ func (env *stapleEnv) staple(t *testing.T) []byte {
 	return conn.ConnectionState().OCSPResponse
 }
 
+// serveStapled issues a certificate with serial, serves it and waits for
+// its first staple, which it returns with the leaf.
+func (env *stapleEnv) serveStapled(t *testing.T, serial int64) (testpki.Leaf, []byte) {
+	t.Helper()
+	cert, leaf := env.issue(t, serial)
+	env.serve(t, cert)
+	var der []byte
+	waitFor(t, "a staple", func() bool { der = env.staple(t); return der != nil })
+	return leaf, der
+}
+
+// refreshOften has the responder answer with responses valid for two
+// seconds, and the stapler refresh them as soon as half of that allows.
+func (env *stapleEnv) refreshOften() {
+	env.stapler.minRefresh = 10 * time.Millisecond
+	env.responder.SetValidity(-time.Second, time.Second)
+}
+
 // waitFor polls cond for up to 10 seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -139,10 +137,7 @@ func checkStaple(t *testing.T, der []byte, leaf testpki.Leaf, ca *testpki.CA) *o
 func TestOCSPStapling(t *testing.T) {
 	t.Run("good staple served", func(t *testing.T) {
 		env := newStapleEnv(t)
-		cert, leaf := env.issue(t, 1)
-		env.serve(t, cert)
-		var der []byte
-		waitFor(t, "a staple", func() bool { der = env.staple(t); return der != nil })
+		leaf, der := env.serveStapled(t, 1)
 		checkStaple(t, der, leaf, env.ca)
 		if n := env.responder.Requests(leaf.Cert.SerialNumber); n != 1 {
 			t.Errorf("the responder was asked %d times, want once", n)
@@ -152,10 +147,7 @@ func TestOCSPStapling(t *testing.T) {
 	t.Run("delegated responder", func(t *testing.T) {
 		env := newStapleEnv(t)
 		env.responder.SignWith(env.ca.IssueOCSPSigner(t))
-		cert, leaf := env.issue(t, 1)
-		env.serve(t, cert)
-		var der []byte
-		waitFor(t, "a staple", func() bool { der = env.staple(t); return der != nil })
+		leaf, der := env.serveStapled(t, 1)
 		if r := checkStaple(t, der, leaf, env.ca); r.Certificate == nil {
 			t.Error("the staple does not carry the delegated responder's certificate")
 		}
@@ -210,11 +202,8 @@ func TestOCSPStapling(t *testing.T) {
 
 	t.Run("revoked after a good staple: dropped", func(t *testing.T) {
 		env := newStapleEnv(t)
-		env.stapler.minRefresh = 10 * time.Millisecond
-		env.responder.SetValidity(-time.Second, time.Second) // refreshed twice a second
-		cert, leaf := env.issue(t, 1)
-		env.serve(t, cert)
-		waitFor(t, "a staple", func() bool { return env.staple(t) != nil })
+		env.refreshOften()
+		leaf, _ := env.serveStapled(t, 1)
 		env.responder.Revoke(leaf.Cert.SerialNumber, time.Now())
 		waitFor(t, "the staple to be dropped", func() bool { return env.staple(t) == nil })
 	})
@@ -232,9 +221,7 @@ func TestOCSPStapling(t *testing.T) {
 
 	t.Run("expired response dropped", func(t *testing.T) {
 		env := newStapleEnv(t)
-		cert, _ := env.issue(t, 1)
-		env.serve(t, cert) // responses valid for an hour
-		waitFor(t, "a staple", func() bool { return env.staple(t) != nil })
+		env.serveStapled(t, 1) // responses valid for an hour
 		env.responder.SetFailing(true)
 		env.skew.Store(int64(2 * time.Hour)) // past NextUpdate, no new response
 		if der := env.staple(t); der != nil {
@@ -270,10 +257,7 @@ func TestOCSPStapling(t *testing.T) {
 
 	t.Run("re-import gets its own staple", func(t *testing.T) {
 		env := newStapleEnv(t)
-		cert, leaf := env.issue(t, 1)
-		env.serve(t, cert)
-		var der []byte
-		waitFor(t, "a staple", func() bool { der = env.staple(t); return der != nil })
+		leaf, der := env.serveStapled(t, 1)
 		checkStaple(t, der, leaf, env.ca)
 
 		renewed, renewedLeaf := env.issue(t, 2)
@@ -294,12 +278,8 @@ func TestOCSPStapling(t *testing.T) {
 // stapler asks again at about half of that, and the staple follows.
 func TestStapleIsRefreshed(t *testing.T) {
 	env := newStapleEnv(t)
-	env.stapler.minRefresh = 10 * time.Millisecond
-	env.responder.SetValidity(-time.Second, time.Second)
-	cert, leaf := env.issue(t, 1)
-	env.serve(t, cert)
-	var first []byte
-	waitFor(t, "a staple", func() bool { first = env.staple(t); return first != nil })
+	env.refreshOften()
+	leaf, first := env.serveStapled(t, 1)
 	waitFor(t, "three requests", func() bool { return env.responder.Requests(leaf.Cert.SerialNumber) >= 3 })
 	waitFor(t, "a newer staple", func() bool {
 		der := env.staple(t)
@@ -361,9 +341,7 @@ func TestStaplerEligibility(t *testing.T) {
 // garbage, the stapler stops refreshing its certificates.
 func TestStaplerForgetsCertificatesNoIndexHolds(t *testing.T) {
 	env := newStapleEnv(t)
-	old, _ := env.issue(t, 1)
-	env.serve(t, old)
-	waitFor(t, "a staple", func() bool { return env.staple(t) != nil })
+	env.serveStapled(t, 1)
 	renewed, _ := env.issue(t, 2)
 	env.serve(t, renewed) // the only reference to the old Index goes
 	entries := func() int {
@@ -379,9 +357,7 @@ func TestStaplerForgetsCertificatesNoIndexHolds(t *testing.T) {
 
 func TestStapledGetCertificateDoesNotAllocate(t *testing.T) {
 	env := newStapleEnv(t)
-	cert, _ := env.issue(t, 1)
-	env.serve(t, cert)
-	waitFor(t, "a staple", func() bool { return env.staple(t) != nil })
+	env.serveStapled(t, 1)
 	idx := env.idx.Load()
 	hello := &tls.ClientHelloInfo{ServerName: "login.example.com"}
 	if c, _ := idx.GetCertificate(hello); c.OCSPStaple == nil {
@@ -395,11 +371,8 @@ func TestStapledGetCertificateDoesNotAllocate(t *testing.T) {
 // TestStaplerClose stops refreshing: no request after Close.
 func TestStaplerClose(t *testing.T) {
 	env := newStapleEnv(t)
-	env.stapler.minRefresh = 10 * time.Millisecond
-	env.responder.SetValidity(-time.Second, time.Second)
-	cert, leaf := env.issue(t, 1)
-	env.serve(t, cert)
-	waitFor(t, "a staple", func() bool { return env.staple(t) != nil })
+	env.refreshOften()
+	leaf, _ := env.serveStapled(t, 1)
 	env.stapler.Close() // waits for a request in flight
 	n := env.responder.Requests(leaf.Cert.SerialNumber)
 	// A refresh that comes due after Close (its timer fired as Close ran)

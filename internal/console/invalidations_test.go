@@ -14,20 +14,8 @@ import (
 // form with object paths, cache tags and soft purge in their combinations,
 // and checks what is stored and how the list shows each.
 func TestInvalidationPurgeOptions(t *testing.T) {
-	e := newEnv(t)
-	b := e.browser()
-	b.signIn()
+	e, b, d, tab := invalidationsTab(t, "purge-options")
 	ctx := context.Background()
-	cert := issueCert(t, customDomain)
-	c, err := e.svc.ImportCertificate(ctx, "", []byte(cert.certPEM), []byte(cert.chainPEM), []byte(cert.keyPEM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := e.svc.CreateDistribution(ctx, seedConfig("purge-options", c.ARN))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab := "/console/distributions/" + d.ID + "/invalidations"
 
 	tests := []struct {
 		name        string
@@ -74,11 +62,7 @@ func TestInvalidationPurgeOptions(t *testing.T) {
 			if f.get("soft") != "" {
 				t.Fatal("the form starts with soft purge checked")
 			}
-			f.set("paths", tt.paths)
-			f.set("tags", tt.tags)
-			if tt.soft {
-				f.set("soft", "on") // as checking the box does
-			}
+			fillPurge(f, tt.paths, tt.tags, tt.soft)
 			p := b.submit(f, "")
 			if p.url.Path != tab || !strings.Contains(p.body, "Invalidation created.") {
 				t.Fatalf("creating ended at %s (status %d):\n%s", p.url, p.status, p.body)
@@ -110,20 +94,8 @@ func TestInvalidationPurgeOptions(t *testing.T) {
 // message is shown with the form as it was filled in, and nothing is
 // created.
 func TestInvalidationFormErrors(t *testing.T) {
-	e := newEnv(t)
-	b := e.browser()
-	b.signIn()
+	e, b, d, tab := invalidationsTab(t, "purge-errors")
 	ctx := context.Background()
-	cert := issueCert(t, customDomain)
-	c, err := e.svc.ImportCertificate(ctx, "", []byte(cert.certPEM), []byte(cert.chainPEM), []byte(cert.keyPEM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := e.svc.CreateDistribution(ctx, seedConfig("purge-errors", c.ARN))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab := "/console/distributions/" + d.ID + "/invalidations"
 
 	tests := []struct {
 		name        string
@@ -139,11 +111,7 @@ func TestInvalidationFormErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := b.get(tab).form(t, tab)
-			f.set("paths", tt.paths)
-			f.set("tags", tt.tags)
-			if tt.soft {
-				f.set("soft", "on")
-			}
+			fillPurge(f, tt.paths, tt.tags, tt.soft)
 			p := b.submit(f, "")
 			if p.status != http.StatusBadRequest || !strings.Contains(p.body, tt.want) {
 				t.Fatalf("status %d, want 400 with %q on the page:\n%s", p.status, tt.want, p.body)
@@ -163,6 +131,36 @@ func TestInvalidationFormErrors(t *testing.T) {
 	}
 	if invs, _, _, err := e.svc.ListInvalidations(ctx, d.ID, "", 10); err != nil || len(invs) != 0 {
 		t.Errorf("ListInvalidations = %d, %v; want none created from refused forms", len(invs), err)
+	}
+}
+
+// invalidationsTab starts a console with a browser signed in, creates a
+// distribution of the seed's settings with callerRef, and returns them
+// with the path of the distribution's Invalidations tab.
+func invalidationsTab(t *testing.T, callerRef string) (e *env, b *browser, d *portico.Distribution, tab string) {
+	t.Helper()
+	e = newEnv(t)
+	b = e.browser()
+	b.signIn()
+	ctx := context.Background()
+	cert := issueCert(t, customDomain)
+	c, err := e.svc.ImportCertificate(ctx, "", []byte(cert.certPEM), []byte(cert.chainPEM), []byte(cert.keyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = e.svc.CreateDistribution(ctx, seedConfig(callerRef, c.ARN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, b, d, "/console/distributions/" + d.ID + "/invalidations"
+}
+
+// fillPurge fills in the invalidation form f as a user would.
+func fillPurge(f *form, paths, tags string, soft bool) {
+	f.set("paths", paths)
+	f.set("tags", tags)
+	if soft {
+		f.set("soft", "on") // as checking the box does
 	}
 }
 

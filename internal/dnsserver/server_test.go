@@ -52,23 +52,47 @@ var testAddrs = []netip.Addr{
 // start runs s on 127.0.0.1:0 until the test ends and returns its address.
 func start(t testing.TB, s *Server) string {
 	t.Helper()
+	addr := listenLoopback(t, s)
+	serveUntilCleanup(t, s)
+	return addr
+}
+
+// listenLoopback has s listen on 127.0.0.1:0 and returns its address.
+func listenLoopback(t testing.TB, s *Server) string {
+	t.Helper()
 	addr, err := s.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
 	return addr.String()
+}
+
+// serve runs s.Serve in the background; its result arrives on the
+// channel.
+func serve(s *Server) <-chan error {
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	return served
+}
+
+// shutdown shuts s down, giving it 10 s, and checks that Shutdown and then
+// Serve, whose result served delivers, return nil.
+func shutdown(t testing.TB, s *Server, served <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+// serveUntilCleanup runs s.Serve until the test ends.
+func serveUntilCleanup(t testing.TB, s *Server) {
+	served := serve(s)
+	t.Cleanup(func() { shutdown(t, s, served) })
 }
 
 // startNames runs a server for the zone portico.localhost and testAddrs
@@ -668,14 +692,10 @@ func TestShutdown(t *testing.T) {
 	})
 	t.Run("drains an idle TCP connection", func(t *testing.T) {
 		s := &Server{Names: static(testNames)}
-		addr, err := s.Listen("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		errc := make(chan error, 1)
-		go func() { errc <- s.Serve() }()
+		addr := listenLoopback(t, s)
+		served := serve(s)
 
-		conn, err := dns.Dial("tcp", addr.String())
+		conn, err := dns.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -688,19 +708,12 @@ func TestShutdown(t *testing.T) {
 		}
 		// The connection is now idle between queries; Shutdown must not
 		// wait for its idle timeout, nor fail.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Fatalf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Serve = %v, want nil", err)
-		}
+		shutdown(t, s, served)
 		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := conn.ReadMsg(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("read on the drained connection = %v, want it closed", err)
 		}
-		if err := s.Shutdown(ctx); err != nil {
+		if err := s.Shutdown(context.Background()); err != nil {
 			t.Errorf("second Shutdown: %v", err)
 		}
 	})

@@ -40,35 +40,15 @@ func duplicate(t *testing.T, s *Server) (net.PacketConn, net.Listener) {
 	return pc, ln
 }
 
-// serveUntilCleanup runs s.Serve until the test ends.
-func serveUntilCleanup(t *testing.T, s *Server) {
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-}
-
 // TestTakeOver hands the sockets of a serving server to a second one, as a
 // restart does between processes: the second reads nothing before Serve,
 // so a query sent once the first has shut down waits in the socket, over
 // UDP and over TCP, and the second answers it, with its own configuration.
 func TestTakeOver(t *testing.T) {
 	old := &Server{Names: static(nameMap{"e1abc.portico.localhost": ""})}
-	addr, err := old.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldDone := make(chan error, 1)
-	go func() { oldDone <- old.Serve() }()
-	if r := exchange(t, "udp", addr.String(), query("e1abc.portico.localhost.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+	addr := listenLoopback(t, old)
+	oldServed := serve(old)
+	if r := exchange(t, "udp", addr, query("e1abc.portico.localhost.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("the first server answers %s", dns.RcodeToString[r.Rcode])
 	}
 
@@ -80,20 +60,13 @@ func TestTakeOver(t *testing.T) {
 	if udp, tcp := next.Sockets(); udp != pc || tcp != ln {
 		t.Errorf("Sockets() = %v, %v; want the sockets given to ListenOn", udp, tcp)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := old.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if err := <-oldDone; err != nil {
-		t.Fatalf("Serve: %v", err)
-	}
+	shutdown(t, old, oldServed)
 
 	// Nobody reads the sockets now: the queries wait in them.
 	q := query("e2new.portico.localhost.", dns.TypeA)
 	conns := map[string]*dns.Conn{}
 	for _, network := range []string{"udp", "tcp"} {
-		c, err := dns.DialTimeout(network, addr.String(), 5*time.Second)
+		c, err := dns.DialTimeout(network, addr, 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", network, err)
 		}
@@ -122,14 +95,10 @@ func TestTakeOver(t *testing.T) {
 // accepting but waits for that query and answers it.
 func TestShutdownAnswersAcceptedConnection(t *testing.T) {
 	s := &Server{Names: static(testNames)}
-	addr, err := s.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve() }()
+	addr := listenLoopback(t, s)
+	served := serve(s)
 
-	conn, err := dns.DialTimeout("tcp", addr.String(), 5*time.Second)
+	conn, err := dns.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +129,7 @@ func TestShutdownAnswersAcceptedConnection(t *testing.T) {
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- s.Shutdown(ctx) }()
 	waitUntil("Shutdown stops accepting", func() bool { d, _ := drainState(); return d })
-	if _, err := net.DialTimeout("tcp", addr.String(), 5*time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
 		t.Error("a connection made while Shutdown waits was accepted")
 	}
 	select {
