@@ -75,13 +75,23 @@ func (k *keys) sum(purpose string, parts ...string) []byte {
 // verify reports, in constant time, whether tag is the encoded sum of the
 // purpose and parts.
 func (k *keys) verify(tag, purpose string, parts ...string) bool {
-	got, err := b64.DecodeString(tag)
+	got, err := decodeB64(tag)
 	return err == nil && hmac.Equal(got, k.sum(purpose, parts...))
 }
 
 // b64 encodes MACs, cookies and sealed values. It is strict, so that
-// every value has exactly one encoding.
+// every value has exactly one encoding; decode them with decodeB64.
 var b64 = base64.RawURLEncoding.Strict()
+
+// decodeB64 decodes s, which b64 encoded. Unlike b64.DecodeString, which
+// skips CR and LF wherever they are, it refuses them, so that no value has
+// a second encoding.
+func decodeB64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, base64.CorruptInputError(strings.IndexAny(s, "\r\n"))
+	}
+	return b64.DecodeString(s)
+}
 
 // encodeSession returns the session cookie value for s:
 // base64url(payload) "." base64url(HMAC(payload)).
@@ -98,7 +108,7 @@ func (k *keys) decodeSession(value string, now time.Time) *session {
 	if !ok || len(value) > 1024 {
 		return nil
 	}
-	payload, err := b64.DecodeString(enc)
+	payload, err := decodeB64(enc)
 	if err != nil || !k.verify(tag, "session", string(payload)) {
 		return nil
 	}
@@ -136,7 +146,7 @@ func (k *keys) sealValue(s *session, plaintext string) string {
 
 // openValue reverses sealValue.
 func (k *keys) openValue(s *session, sealed string) (string, bool) {
-	b, err := b64.DecodeString(sealed)
+	b, err := decodeB64(sealed)
 	if err != nil || len(b) < k.seal.NonceSize() {
 		return "", false
 	}
