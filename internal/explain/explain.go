@@ -336,6 +336,11 @@ func NewRequest(ctx context.Context, method, rawURL string, headers []string) (*
 		}
 		header.Add(name, value)
 	}
+	// The edge refuses a Host that HTTP does not allow (bytes outside
+	// ASCII among them) with 400, before any cache key is made.
+	if !httpguts.ValidHostHeader(host) {
+		return nil, invalid("The host %q is not a host name.", control.Shorten(host))
+	}
 	host = router.CanonicalHost(host)
 	if host == "" || len(host) > router.MaxHostLen || strings.ContainsAny(host, "/?#@ ") {
 		return nil, invalid("The host %q is not a host name.", control.Shorten(host))

@@ -630,7 +630,7 @@ func TestNewRequest(t *testing.T) {
 	}
 	for _, bad := range []struct{ method, url string }{
 		{"GET", ""}, {"G ET", "https://a/"}, {"GET", "https:///path"}, {"GET", "mailto:x@example.com"},
-		{"GET", "https://" + strings.Repeat("a", MaxURLBytes)},
+		{"GET", "https://" + strings.Repeat("a", MaxURLBytes)}, {"GET", "https://a%F1.example.com/"},
 	} {
 		if _, err := NewRequest(t.Context(), bad.method, bad.url, nil); err == nil {
 			t.Errorf("NewRequest(%q, %q) accepted", bad.method, bad.url)
@@ -643,6 +643,7 @@ func FuzzNewRequest(f *testing.F) {
 	f.Add("", "http://[::1]:8080/%zz", "Host: x")
 	f.Add("OPTIONS", "https://a.example.com", "Cookie: a=1; b=2")
 	f.Add("GET", "https://user@a.example.com/../b", ":")
+	f.Add("GET", "https://a.example.com/", "Host: \xf1") // found in CI: the host is not ASCII
 	f.Fuzz(func(t *testing.T, method, rawURL, header string) {
 		r, err := NewRequest(context.Background(), method, rawURL, []string{header})
 		if err != nil {
