@@ -132,6 +132,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// The log and the access log share standard error, one Write per line.
+	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// What the standard library still prints through package log (such as
 	// net/http's "Unsolicited response received on idle HTTP channel") goes
@@ -191,7 +193,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	s := &startup{cfg: cfg, log: log, lc: lc, creds: creds, credsPath: credsPath, generated: generated,
-		accountID: accountID, edgeCert: edgeCert, edgeCAPath: edgeCAPath, roots: roots, stdout: stdout}
+		accountID: accountID, edgeCert: edgeCert, edgeCAPath: edgeCAPath, roots: roots, stdout: stdout, stderr: stderr}
 	for resumed := false; ; resumed = true {
 		resume, err := serveOn(ctx, s, acq)
 		if resumed && errors.Is(err, boltstore.ErrInUse) {
@@ -220,6 +222,20 @@ type startup struct {
 	edgeCAPath string
 	roots      *x509.CertPool // trusted for origin TLS
 	stdout     io.Writer
+	stderr     io.Writer // the log's destination, safe for concurrent use
+}
+
+// A lockedWriter makes a writer safe for concurrent use, one Write at a
+// time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // serveOn opens the store and serves on the sockets that acq holds until
@@ -304,7 +320,7 @@ func serveOn(ctx context.Context, s *startup, acq *acquired) (resume *acquired, 
 	}
 	edge := &edgeserver.Server{Snapshot: watcher.Current, DefaultCertificate: edgeCert, Log: log}
 	if cfg.accessLog {
-		edge.AccessLog = log
+		edge.AccessLog = s.stderr
 	}
 	edgeHTTP, edgeHTTPS := edge.HTTPServer(), edge.HTTPSServer()
 	dns := &dnsserver.Server{Zone: cfg.edgeDomain, Addrs: cfg.publicIPs, Names: currentNames(watcher), Log: log, ListenConfig: lc}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -171,11 +172,13 @@ type Server struct {
 	Pop string
 	// Log receives server errors; nil discards them.
 	Log *slog.Logger
-	// AccessLog receives one Info line per request (ID, method, host, path
+	// AccessLog receives one line per request (ID, method, host, path
 	// without the query, status, bytes, duration, cache result; never a
-	// header value); nil turns the access log off, as CloudFront's standard
-	// logging is off until enabled. It costs a formatted write per request.
-	AccessLog *slog.Logger
+	// header value), formatted as log/slog's TextHandler formats a record
+	// "request" at level Info, each line in one Write; it must be safe for
+	// concurrent use, as an *os.File is. Nil turns the access log off, as
+	// CloudFront's standard logging is off until enabled.
+	AccessLog io.Writer
 	// Limits overrides the default limits and timeouts.
 	Limits Limits
 

@@ -2,13 +2,11 @@ package edgeserver
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -382,13 +380,13 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 		c.f.outs.Put(bp)
 	}
 	end := time.Now()
-	if p.access != nil && p.access.Enabled(context.Background(), slog.LevelInfo) {
-		var n int64
+	if p.access != nil {
+		l := accessLine{at: end, id: c.str(id), proto: r.Proto, method: r.Method, host: r.Host,
+			path: r.URL.EscapedPath(), status: rh.status, dur: end.Sub(start), cache: rh.xCache}
 		if r.Method != http.MethodHead && rh.bodyAllowed {
-			n = int64(len(hit.Body()))
+			l.bytes = int64(len(hit.Body()))
 		}
-		p.logAccess(context.Background(), end, c.str(id), r.Proto, r.Method, r.Host, r.URL.EscapedPath(),
-			rh.status, n, end.Sub(start), rh.xCache)
+		p.logAccess(&l)
 	}
 	if err != nil || closeAfter {
 		c.conn.Close()

@@ -206,8 +206,8 @@ func newDiffEdge(t testing.TB, limits Limits) *diffEdge {
 	e := &diffEdge{fastLog: &testlog.Buffer{}, slowLog: &testlog.Buffer{}, viewerCA: viewerCA, tlsHost: d1.DomainName,
 		originRequests: func() int { mu <- struct{}{}; defer func() { <-mu }(); return requests }}
 	current := func() *snapshot.Snapshot { return snap }
-	e.fast = &Server{Snapshot: current, DefaultCertificate: defaultCert, Log: log, AccessLog: newTestLogger(e.fastLog), Limits: limits}
-	e.slow = &Server{Snapshot: current, DefaultCertificate: defaultCert, Log: log, AccessLog: newTestLogger(e.slowLog), Limits: limits, slowOnly: true}
+	e.fast = &Server{Snapshot: current, DefaultCertificate: defaultCert, Log: log, AccessLog: e.fastLog, Limits: limits}
+	e.slow = &Server{Snapshot: current, DefaultCertificate: defaultCert, Log: log, AccessLog: e.slowLog, Limits: limits, slowOnly: true}
 	_, e.fastHTTP = serve(t, e.fast, false)
 	_, e.fastHTTPS = serve(t, e.fast, true)
 	_, e.slowHTTP = serve(t, e.slow, false)

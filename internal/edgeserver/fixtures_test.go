@@ -295,7 +295,7 @@ func newEdgeWith(t *testing.T, limits Limits) *edge {
 		t.Fatal("no snapshot within 10s")
 	}
 
-	e.server = &Server{Snapshot: e.watcher.Current, DefaultCertificate: defaultCert, Log: log, AccessLog: log, Limits: limits}
+	e.server = &Server{Snapshot: e.watcher.Current, DefaultCertificate: defaultCert, Log: log, AccessLog: e.logs, Limits: limits}
 	e.httpSrv, e.httpAddr = serve(t, e.server, false)
 	e.httpsSrv, e.httpsAddr = serve(t, e.server, true)
 	return e

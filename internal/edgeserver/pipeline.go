@@ -21,7 +21,7 @@ type pipeline struct {
 	snapshot func() *snapshot.Snapshot
 	secure   bool // the HTTPS listener
 	log      *slog.Logger
-	access   *slog.Logger // nil: no access log
+	access   io.Writer // nil: no access log
 	lim      *limits
 
 	// Response header values rendered once, shared by every response.
@@ -381,11 +381,11 @@ func (p *pipeline) render(w *responseWriter, err error) {
 // accessLog writes one line per request. It logs the path but not the
 // query, which may carry tokens, and no header values.
 func (p *pipeline) accessLog(r *http.Request, w *responseWriter, d time.Duration) {
-	ctx := r.Context()
-	if p.access == nil || !p.access.Enabled(ctx, slog.LevelInfo) {
+	if p.access == nil {
 		return
 	}
-	p.logAccess(ctx, time.Now(), w.id[0], r.Proto, r.Method, r.Host, r.URL.EscapedPath(), w.status, w.bytes, d, w.Header().Get("X-Cache"))
+	p.logAccess(&accessLine{at: time.Now(), id: w.id[0], proto: r.Proto, method: r.Method, host: r.Host,
+		path: r.URL.EscapedPath(), status: w.status, bytes: w.bytes, dur: d, cache: w.Header().Get("X-Cache")})
 }
 
 // newRequestID returns an X-Amz-Cf-Id: 56 random characters of URL-safe
