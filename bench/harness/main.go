@@ -278,7 +278,7 @@ func (b *bench) benchmark(ctx context.Context) error {
 				if c.zipf && !warm[t.name] {
 					// The first pass over the keys fills the
 					// cache; it is not measured.
-					if _, err := b.load.run(ctx, c, t.http, min(cfg.duration, 5*time.Second)); err != nil {
+					if _, err := b.load.run(ctx, c, t.addr(c), min(cfg.duration, 5*time.Second)); err != nil {
 						return fmt.Errorf("warming %s for %s: %w", t.name, c.name, err)
 					}
 					warm[t.name] = true
@@ -317,10 +317,6 @@ func (b *bench) benchmark(ctx context.Context) error {
 // measure runs case c against target t once, reading the server's CPU time
 // and the origin's request counter before and after.
 func (b *bench) measure(ctx context.Context, round int, c loadCase, t *target) (measurement, error) {
-	addr := t.http
-	if c.tls {
-		addr = t.https
-	}
 	if !c.zipf && !c.unique {
 		// The Zipf case of the round before may have evicted the path:
 		// a HIT case starts with it in the cache.
@@ -336,7 +332,7 @@ func (b *bench) measure(ctx context.Context, round int, c loadCase, t *target) (
 	if err != nil {
 		return measurement{}, fmt.Errorf("%s: %w", t.name, err)
 	}
-	res, err := b.load.run(ctx, c, addr, b.cfg.duration)
+	res, err := b.load.run(ctx, c, t.addr(c), b.cfg.duration)
 	if err != nil {
 		return measurement{}, fmt.Errorf("%s against %s: %w", c.name, t.name, err)
 	}

@@ -42,7 +42,7 @@ func (b *bench) profile(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := b.load.run(ctx, hit, portico.http, 2*time.Second); err != nil { // warm up
+	if _, err := b.load.run(ctx, hit, portico.addr(hit), 2*time.Second); err != nil { // warm up
 		return err
 	}
 	base := "http://" + b.cfg.pprofAddr
@@ -68,7 +68,7 @@ func (b *bench) profile(ctx context.Context) error {
 		time.Sleep(time.Second)
 		profErr <- b.fetch(ctx, base+"/debug/pprof/profile?seconds="+strconv.Itoa(max(1, int(d/time.Second))), cpuProfile)
 	}()
-	res, err := b.load.run(ctx, hit, portico.http, d+2*time.Second)
+	res, err := b.load.run(ctx, hit, portico.addr(hit), d+2*time.Second)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,14 @@ type target struct {
 	proc  *process
 }
 
+// addr is the address that case c's load goes to.
+func (t *target) addr(c loadCase) string {
+	if c.tls {
+		return t.https
+	}
+	return t.http
+}
+
 // addrs are the loopback addresses of every listener, from the port base.
 type addrs struct {
 	originHTTP, originHTTPS                           string
