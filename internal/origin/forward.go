@@ -335,10 +335,11 @@ func viewerAddress(remoteAddr string) (ip, ipPort string, ok bool) {
 }
 
 // clientIP splits a request's RemoteAddr into the client IP, without its
-// zone, and the port, without allocating.
+// zone, and the port, without allocating. An address that is not an IP
+// and a decimal port is refused.
 func clientIP(remoteAddr string) (ip, port string, ok bool) {
 	host, port, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
+	if err != nil || !isPort(port) {
 		return "", "", false
 	}
 	host, _, _ = strings.Cut(host, "%")
@@ -346,4 +347,20 @@ func clientIP(remoteAddr string) (ip, port string, ok bool) {
 		return "", "", false
 	}
 	return host, port, true
+}
+
+// isPort reports whether s is a TCP port number in decimal, 0 to 65535.
+func isPort(s string) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n <= 65535
 }

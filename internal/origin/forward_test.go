@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,6 +34,11 @@ func TestViewerAddress(t *testing.T) {
 		{"pipe", "", "", false},
 		{"example.com:80", "", "", false},
 		{"", "", "", false},
+		{"192.0.2.10:", "", "", false},
+		{"[::]: 00", "", "", false},
+		{"192.0.2.10:+80", "", "", false},
+		{"192.0.2.10:65536", "", "", false},
+		{"192.0.2.10:65535", "192.0.2.10", "192.0.2.10:65535", true},
 	}
 	for _, tt := range tests {
 		ip, ipPort, ok := viewerAddress(tt.remote)
@@ -209,12 +215,15 @@ func FuzzAcceptEncoding(f *testing.F) {
 func FuzzViewerAddress(f *testing.F) {
 	f.Add("192.0.2.1:80")
 	f.Add("[2001:db8::1%zone]:443")
+	f.Add("[::]: 00") // found by fuzzing: the port was not checked
 	f.Fuzz(func(t *testing.T, remote string) {
 		ip, ipPort, ok := viewerAddress(remote)
 		if !ok {
 			return
 		}
-		if net.ParseIP(ip) == nil || !strings.HasPrefix(ipPort, ip+":") || strings.ContainsAny(ip+ipPort, " ,\r\n[]") {
+		port, err := strconv.Atoi(strings.TrimPrefix(ipPort, ip+":"))
+		if net.ParseIP(ip) == nil || !strings.HasPrefix(ipPort, ip+":") || strings.ContainsAny(ip+ipPort, " ,\r\n[]+-") ||
+			err != nil || port < 0 || port > 65535 {
 			t.Fatalf("viewerAddress(%q) = %q, %q", remote, ip, ipPort)
 		}
 	})
