@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // ViewerHeaders is a selection of the CloudFront-* headers that describe
@@ -336,44 +337,50 @@ type Device struct {
 // As with CloudFront, a device may be more than one thing: an iPad and
 // most phones' tablets say Mobile and are both Mobile and Tablet.
 func DeviceOf(ua string) Device {
+	// The tokens are searched for in the User-Agent lower-cased once, in a
+	// buffer on the stack (strings.Contains is far faster than a
+	// case-folding scan); a longer User-Agent is lower-cased on the heap.
+	var buf [512]byte
+	lower := ua
+	if hasUpperASCII(ua) {
+		b := buf[:0]
+		if len(ua) > len(buf) {
+			b = make([]byte, 0, len(ua))
+		}
+		for i := 0; i < len(ua); i++ {
+			c := ua[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		lower = unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	has := func(tokens ...string) bool {
+		for _, t := range tokens {
+			if strings.Contains(lower, t) {
+				return true
+			}
+		}
+		return false
+	}
 	var d Device
-	d.IOS = hasAny(ua, "iphone", "ipod", "ipad")
-	d.Android = hasFold(ua, "android")
-	d.SmartTV = hasAny(ua, "smarttv", "smart-tv", "googletv", "appletv", "apple tv", "hbbtv", "netcast", "bravia", "roku", "crkey", "philipstv")
+	d.IOS = has("iphone", "ipod", "ipad")
+	d.Android = has("android")
+	d.SmartTV = has("smarttv", "smart-tv", "googletv", "appletv", "apple tv", "hbbtv", "netcast", "bravia", "roku", "crkey", "philipstv")
 	if !d.SmartTV {
-		tabletToken := hasFold(ua, "tablet") && !hasFold(ua, "tablet pc")
-		d.Mobile = hasAny(ua, "mobile", "iphone", "ipod", "windows phone", "blackberry", "bb10", "opera mini")
-		d.Tablet = tabletToken || hasAny(ua, "ipad", "kindle", "silk", "playbook") || d.Android && !hasFold(ua, "mobile")
+		tabletToken := has("tablet") && !has("tablet pc")
+		d.Mobile = has("mobile", "iphone", "ipod", "windows phone", "blackberry", "bb10", "opera mini")
+		d.Tablet = tabletToken || has("ipad", "kindle", "silk", "playbook") || d.Android && !has("mobile")
 	}
 	d.Desktop = !d.Mobile && !d.Tablet && !d.SmartTV
 	return d
 }
 
-func hasAny(s string, lowers ...string) bool {
-	for _, l := range lowers {
-		if hasFold(s, l) {
-			return true
-		}
-	}
-	return false
-}
-
-// hasFold reports whether s contains lower, an ASCII lower-case string,
-// in any ASCII case. It does not allocate.
-func hasFold(s, lower string) bool {
-	n := len(lower)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for ; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lower[j] {
-				break
-			}
-		}
-		if j == n {
+// hasUpperASCII reports whether s holds an ASCII upper-case letter.
+func hasUpperASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
 			return true
 		}
 	}

@@ -258,6 +258,26 @@ func TestDeviceOf(t *testing.T) {
 	}
 }
 
+// TestDeviceOfAllocs pins the classification of a User-Agent of a usual
+// length at zero allocations, and checks that a long one is classified
+// as a short one is.
+func TestDeviceOfAllocs(t *testing.T) {
+	if allocs := testing.AllocsPerRun(100, func() { origin.DeviceOf(uaIPhone) }); allocs != 0 {
+		t.Errorf("DeviceOf allocated %v times, want 0", allocs)
+	}
+	long := strings.Repeat("X", 600) + uaIPhone
+	if got, want := origin.DeviceOf(long), origin.DeviceOf(uaIPhone); got != want {
+		t.Errorf("DeviceOf(long) = %+v, want %+v", got, want)
+	}
+}
+
+func BenchmarkDeviceOf(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		origin.DeviceOf(uaIPhone)
+	}
+}
+
 // FuzzDeviceOf checks the device classification's invariants on any
 // User-Agent: a desktop is nothing else, and iOS and Android devices are
 // never desktops.
