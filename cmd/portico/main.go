@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -60,7 +61,11 @@ func enableExtendedConnect() {
 	if godebug != "" {
 		godebug += ","
 	}
-	env := append(os.Environ(), "GODEBUG="+godebug+"http2xconnect=1")
+	// The environment's GODEBUG is replaced, not appended to: getenv
+	// reads the first of two, and the new process would re-execute
+	// itself again, without end.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
+	env = append(env, "GODEBUG="+godebug+"http2xconnect=1")
 	err = syscall.Exec(self, os.Args, env)
 	fmt.Fprintf(os.Stderr, "portico: WebSockets over HTTP/2 stay off: %v\n", err) // Exec returns only on failure
 }
