@@ -160,7 +160,7 @@ type Proxy struct {
 	completion time.Duration // ResponseCompletionTimeout; 0 = none
 	wsIdle     time.Duration // WebSocket idle timeout
 	log        *slog.Logger
-	transport  *http.Transport
+	transport  *transport
 	attempts   int // ConnectionAttempts, for GET and HEAD
 	buffers    bufferPool
 	rp         *httputil.ReverseProxy // WebSocket upgrades
@@ -239,7 +239,7 @@ func New(o *portico.Origin, b *portico.CacheBehavior, pol portico.ResolvedPolicy
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      &retryTransport{next: p.transport, attempts: attempts},
+		Transport:      &retryTransport{next: p.transport.rt, attempts: attempts},
 		BufferPool:     p.buffers,
 		ErrorHandler:   p.serveError,
 		ModifyResponse: p.modifyResponse,
