@@ -17,7 +17,7 @@ import (
 // carry a field's value, which may be a secret.
 var (
 	errInvalidHost   = errors.New("invalid Host for the origin request")
-	errInvalidTarget = errors.New("invalid request target for the origin request: control character or space")
+	errInvalidTarget = errors.New("invalid request target for the origin request: not a path, or a control character or space in it")
 )
 
 // invalidFieldError is the failure of a request with a field that cannot
@@ -39,7 +39,8 @@ func (e invalidFieldError) Error() string {
 //
 // It refuses to write what would break the message: a request target,
 // Host, field name or value with a control character (CR, LF and NUL
-// among them), or a space in the target or Host. It does not allocate
+// among them), a space in the target or Host, or a target that is not a
+// path. It does not allocate
 // when dst has room and req has at most 32 fields.
 func appendRequest(dst []byte, req *http.Request) ([]byte, error) {
 	start := len(dst)
@@ -54,6 +55,9 @@ func appendRequest(dst []byte, req *http.Request) ([]byte, error) {
 	dst = append(dst, ' ')
 	target := len(dst)
 	dst = appendTarget(dst, req.URL)
+	if dst[target] != '/' {
+		return dst[:start], errInvalidTarget
+	}
 	for _, c := range dst[target:] {
 		if c <= ' ' || c == 0x7f {
 			return dst[:start], errInvalidTarget
@@ -76,11 +80,9 @@ func appendRequest(dst []byte, req *http.Request) ([]byte, error) {
 	var buf [32]string
 	names := buf[:0]
 	for name := range h {
-		switch name {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue
+		if !excluded(name) {
+			names = append(names, name)
 		}
-		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
@@ -92,6 +94,25 @@ func appendRequest(dst []byte, req *http.Request) ([]byte, error) {
 		}
 	}
 	return append(dst, "\r\n"...), nil
+}
+
+// excluded reports whether appendRequest leaves the field name out of the
+// fields it copies from the header, in any case: Host and User-Agent,
+// which it writes first, and the framing fields of a body.
+func excluded(name string) bool {
+	switch len(name) {
+	case len("Host"):
+		return equalFoldASCII(name, "Host")
+	case len("Trailer"):
+		return equalFoldASCII(name, "Trailer")
+	case len("User-Agent"):
+		return equalFoldASCII(name, "User-Agent")
+	case len("Content-Length"):
+		return equalFoldASCII(name, "Content-Length")
+	case len("Transfer-Encoding"):
+		return equalFoldASCII(name, "Transfer-Encoding")
+	}
+	return false
 }
 
 // appendField appends the field line "name: value", or fails when either
