@@ -139,13 +139,20 @@ func cannedResponse(n int) []byte {
 	return append([]byte(head), bytes.Repeat([]byte("a"), n)...)
 }
 
-// benchProxy is a Proxy for origin.test at o's address.
-func benchProxy(tb testing.TB, o *cannedOrigin) *Proxy {
+// benchProxy is a Proxy for origin.test at o's address, over ts (nil: a
+// registry of its own), with the origin's settings changed by modify when
+// not nil.
+func benchProxy(tb testing.TB, o *cannedOrigin, ts *Transports, modify func(*portico.Origin)) *Proxy {
 	tb.Helper()
-	ts := NewTransports(o.roots, nil)
-	ts.Resolve = func(string) string { return o.addr }
+	if ts == nil {
+		ts = NewTransports(o.roots, nil)
+		ts.Resolve = func(string) string { return o.addr }
+	}
 	cfg := &portico.Origin{ID: "o", DomainName: "origin.test", CustomOriginConfig: &portico.CustomOriginConfig{
 		HTTPSPort: 443, OriginProtocolPolicy: "https-only"}}
+	if modify != nil {
+		modify(cfg)
+	}
 	b := &portico.CacheBehavior{ForwardedValues: &portico.ForwardedValues{QueryString: portico.Ptr(true),
 		Cookies: &portico.CookiePreference{Forward: "none"}}}
 	pol, err := portico.ResolveBehavior(b, nil, nil)
@@ -176,7 +183,7 @@ func (w *sinkWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p)
 // origin's allocations are nil, so that the count is the Proxy's.
 func BenchmarkOriginGET(b *testing.B) {
 	o := newCannedOrigin(b, "origin.test", cannedResponse(1024))
-	p := benchProxy(b, o)
+	p := benchProxy(b, o, nil, nil)
 	req := httptest.NewRequest("GET", "https://www.example.com/a/b.css?v=1", nil)
 	req.RemoteAddr = "192.0.2.10:51000"
 	req.Header.Set("User-Agent", "Mozilla/5.0")
@@ -193,5 +200,47 @@ func BenchmarkOriginGET(b *testing.B) {
 	}
 	if n := o.accepted(); n != 1 {
 		b.Errorf("%d origin connections, want 1 kept alive", n)
+	}
+}
+
+// BenchmarkOriginRoundTrip compares the origin clients alone, on the same
+// request as BenchmarkOriginGET's: the HTTP/1.1 client that GET and HEAD
+// requests take, and the http.Transport that the others take.
+func BenchmarkOriginRoundTrip(b *testing.B) {
+	o := newCannedOrigin(b, "origin.test", cannedResponse(1024))
+	p := benchProxy(b, o, nil, nil)
+	in := httptest.NewRequest("GET", "https://www.example.com/a/b.css?v=1", nil)
+	in.RemoteAddr = "192.0.2.10:51000"
+	in.Header.Set("User-Agent", "Mozilla/5.0")
+	req := p.originRequest(in, in.Context())
+	buf := make([]byte, copyBufferSize)
+	for _, bb := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"client=h1", p.transport.h1},
+		{"client=http.Transport", p.transport.rt},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := bb.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for {
+					m, err := resp.Body.Read(buf)
+					n += m
+					if err != nil {
+						break
+					}
+				}
+				resp.Body.Close()
+				if n != 1024 {
+					b.Fatalf("%d bytes", n)
+				}
+			}
+		})
 	}
 }

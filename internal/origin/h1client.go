@@ -289,8 +289,9 @@ type h1Conn struct {
 // the origin closed it, or sent bytes that answer no request of ours
 // (what followed a response, past its end), while it was idle. It reads
 // through the TLS connection what its socket holds, without waiting, so
-// that neither TLS records (a close_notify) nor bytes already read count
-// as nothing.
+// that bytes the TLS connection holds count too, and a close_notify reads
+// as the end it is. Any bytes from the socket make it stale, even a TLS
+// record that carried no data: a new connection costs less than a doubt.
 func (pc *h1Conn) stale() bool {
 	if pc.br.Buffered() > 0 {
 		return true
@@ -301,7 +302,7 @@ func (pc *h1Conn) stale() bool {
 	pc.ic.polling = true
 	_, err := pc.br.Peek(1)
 	pc.ic.polling = false
-	return !errors.Is(err, os.ErrDeadlineExceeded)
+	return !errors.Is(err, os.ErrDeadlineExceeded) || pc.ic.poll.sawBytes()
 }
 
 // roundTrip sends the request head and reads the response. early reports

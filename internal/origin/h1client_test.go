@@ -13,11 +13,14 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portico-edge/portico"
 )
 
 // rawOrigin is a TLS origin on loopback for the h1Client's tests: each
@@ -242,48 +245,52 @@ func headerBlock(n int) string {
 }
 
 // TestH1OneHandshake checks, on a real net/http origin, that requests in a
-// row share one connection and its one TLS handshake, and that the
-// connection resumes its TLS session once reopened.
+// row share one connection and its one TLS handshake, with either TLS
+// version, and that the connection resumes its TLS session once reopened.
 func TestH1OneHandshake(t *testing.T) {
-	cert, roots := selfSigned(t, "origin.test")
-	var conns, handshakes atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS.DidResume {
-			w.Header().Set("X-Resumed", "1")
-		}
-		io.WriteString(w, strings.Repeat("x", 1024))
-	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, VerifyConnection: func(tls.ConnectionState) error {
-		handshakes.Add(1)
-		return nil
-	}}
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	o := &rawOrigin{addr: srv.Listener.Addr().String(), roots: roots}
-	c, _ := testClient(t, o, testKey())
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			cert, roots := selfSigned(t, "origin.test")
+			var conns, handshakes atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.TLS.DidResume {
+					w.Header().Set("X-Resumed", "1")
+				}
+				io.WriteString(w, strings.Repeat("x", 1024))
+			}))
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: version, VerifyConnection: func(tls.ConnectionState) error {
+				handshakes.Add(1)
+				return nil
+			}}
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+			o := &rawOrigin{addr: srv.Listener.Addr().String(), roots: roots}
+			c, _ := testClient(t, o, testKey())
 
-	const n = 20
-	for i := range n {
-		resp, body, err := get(context.Background(), c, "GET", "/")
-		if err != nil || resp.StatusCode != 200 || len(body) != 1024 {
-			t.Fatalf("request %d: %v %v, %d bytes", i+1, resp, err, len(body))
-		}
-	}
-	if got, hs := conns.Load(), handshakes.Load(); got != 1 || hs != 1 {
-		t.Errorf("%d requests: %d connections, %d TLS handshakes; want 1 and 1", n, got, hs)
-	}
-	c.closeIdle()
-	resp, _, err := get(context.Background(), c, "GET", "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if conns.Load() != 2 || resp.Header.Get("X-Resumed") != "1" {
-		t.Errorf("after closeIdle: %d connections, resumed %q; want 2 and a resumed TLS session", conns.Load(), resp.Header.Get("X-Resumed"))
+			const n = 20
+			for i := range n {
+				resp, body, err := get(context.Background(), c, "GET", "/")
+				if err != nil || resp.StatusCode != 200 || len(body) != 1024 {
+					t.Fatalf("request %d: %v %v, %d bytes", i+1, resp, err, len(body))
+				}
+			}
+			if got, hs := conns.Load(), handshakes.Load(); got != 1 || hs != 1 {
+				t.Errorf("%d requests: %d connections, %d TLS handshakes; want 1 and 1", n, got, hs)
+			}
+			c.closeIdle()
+			resp, _, err := get(context.Background(), c, "GET", "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if conns.Load() != 2 || resp.Header.Get("X-Resumed") != "1" || resp.TLS == nil || !resp.TLS.DidResume {
+				t.Errorf("after closeIdle: %d connections, resumed %q; want 2 and a resumed TLS session", conns.Load(), resp.Header.Get("X-Resumed"))
+			}
+		})
 	}
 }
 
@@ -593,4 +600,40 @@ func TestH1Trace(t *testing.T) {
 			t.Errorf("GotConn %+v, want Reused and WasIdle %v, and the connection", info, reused)
 		}
 	}
+}
+
+// TestH1ConnectionsKeepTransport checks that the registry keeps the clients
+// of an origin setting that no Proxy uses while they hold an idle
+// connection, so that a Proxy built meanwhile uses that connection, and
+// forgets them once it closed.
+func TestH1ConnectionsKeepTransport(t *testing.T) {
+	o := newCannedOrigin(t, "origin.test", cannedResponse(2))
+	ts := NewTransports(o.roots, nil)
+	ts.Resolve = func(string) string { return o.addr }
+	serve := func() {
+		// A new Proxy each time, as a new configuration snapshot builds
+		// one, and dropped at once.
+		p := benchProxy(t, o, ts, func(cfg *portico.Origin) { cfg.CustomOriginConfig.OriginKeepaliveTimeout = portico.Ptr(1) })
+		w := &sinkWriter{header: make(http.Header)}
+		p.ServeHTTP(w, httptest.NewRequest("GET", "https://www.example.com/", nil))
+		if w.status != 200 {
+			t.Fatalf("status %d", w.status)
+		}
+	}
+	serve()
+	for range 3 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
+	}
+	if ts.len() != 1 {
+		t.Fatal("the registry forgot an origin's clients while they held an idle connection")
+	}
+	serve()
+	if n := o.accepted(); n != 1 {
+		t.Errorf("%d origin connections, want the idle one used by the new Proxy", n)
+	}
+	waitFor(t, func() bool {
+		runtime.GC()
+		return ts.len() == 0
+	})
 }

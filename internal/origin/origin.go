@@ -5,8 +5,11 @@
 // them; the rules below name the legacy settings, and policies select
 // headers, cookies and query strings the same way with their own lists.
 //
-// A Proxy sends requests over a shared *http.Transport per origin
-// connection setting (see Transports), building each origin request from
+// A Proxy sends GET and HEAD requests without a body, most origin
+// requests, over a purpose-built HTTP/1.1 client that makes them on the
+// caller's goroutine, and all others over an *http.Transport; both are
+// shared per origin connection setting (see Transports), with the same
+// dialing, TLS settings and limits. It builds each origin request from
 // the viewer's with only the fields it forwards; WebSocket upgrades go
 // through an httputil.ReverseProxy (Rewrite, never Director) for its
 // upgrade handling. Towards the origin it:

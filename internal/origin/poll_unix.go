@@ -20,6 +20,8 @@ type poller struct {
 	buf []byte
 	n   int
 	err error
+
+	saw bool // a read returned bytes since the last reset
 }
 
 // newPoller returns the poller of c, or nil when c is not a socket.
@@ -69,5 +71,13 @@ func (p *poller) read(b []byte) (int, error) {
 	case n <= 0:
 		return 0, io.EOF
 	}
+	p.saw = true
 	return n, nil
+}
+
+// sawBytes reports whether a read returned bytes since the last call.
+func (p *poller) sawBytes() bool {
+	saw := p.saw
+	p.saw = false
+	return saw
 }
