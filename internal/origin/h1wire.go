@@ -30,7 +30,8 @@ func (e invalidFieldError) Error() string {
 
 // appendRequest appends to dst the head of req, a GET or HEAD request
 // without a body, as net/http writes it: the request line with req.URL's
-// path and query, Host (req.Host, else the URL's), User-Agent when set and
+// path and query, Host (req.Host, else the URL's; an internationalized
+// name as its A-label), User-Agent when set and
 // not empty, Connection: close when req.Close, then the other fields of
 // req.Header sorted by name, values trimmed of surrounding white space,
 // less those net/http leaves out (Host, Content-Length,
@@ -47,6 +48,13 @@ func appendRequest(dst []byte, req *http.Request) ([]byte, error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
+	}
+	if !isASCII(host) {
+		// As net/http: an internationalized name goes as its A-label.
+		var err error
+		if host, err = httpguts.PunycodeHostPort(host); err != nil {
+			return dst, errInvalidHost
+		}
 	}
 	if host == "" || !httpguts.ValidHostHeader(host) {
 		return dst, errInvalidHost
@@ -94,6 +102,15 @@ func appendRequest(dst []byte, req *http.Request) ([]byte, error) {
 		}
 	}
 	return append(dst, "\r\n"...), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // excluded reports whether appendRequest leaves the field name out of the
