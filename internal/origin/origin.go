@@ -77,7 +77,8 @@
 //	no response headers within OriginReadTimeout         504                    yes
 //	invalid response: malformed status line, invalid or
 //	conflicting Content-Length, unknown Transfer-Encoding,
-//	status line and headers over 20,480 bytes            502                    no
+//	status line and headers over 20,480 bytes, more
+//	than five 1xx responses to a GET or HEAD             502                    no
 //	ResponseCompletionTimeout before the headers         504                    no
 //	any response, 5xx included                           the response           no
 //	body breaks off after the headers: reset, closed
@@ -100,8 +101,13 @@
 // unwound by the panic, never stores the truncated body: a viewer never sees
 // a silently truncated 200. Bytes past a Content-Length are not forwarded,
 // and never taken for the response to a later request on the same
-// connection: a response that was in the connection before its request was
-// sent is refused, and a GET or HEAD sent again on a new connection.
+// connection: a connection that holds bytes past a response, or received
+// any while idle, carries no other request; a response that was in the
+// connection before its request was sent is refused, and a GET or HEAD
+// sent again on a new connection. Neither does a connection whose
+// response had both Transfer-Encoding: chunked and a Content-Length: the
+// chunked framing is followed (RFC 9112 §6.3), but what the origin meant
+// is in doubt.
 //
 // # WebSockets
 //
