@@ -104,10 +104,10 @@
 // connection: a connection that holds bytes past a response, or received
 // any while idle, carries no other request; a response that was in the
 // connection before its request was sent is refused, and a GET or HEAD
-// sent again on a new connection. Neither does a connection whose
-// response had both Transfer-Encoding: chunked and a Content-Length: the
-// chunked framing is followed (RFC 9112 §6.3), but what the origin meant
-// is in doubt.
+// sent again on a new connection. Neither does the connection of a GET
+// or HEAD whose response had both Transfer-Encoding: chunked and a
+// Content-Length: the chunked framing is followed (RFC 9112 §6.3), but
+// what the origin meant is in doubt.
 //
 // # WebSockets
 //
