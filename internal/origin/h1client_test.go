@@ -476,6 +476,7 @@ func TestH1ContextEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // the deadline rows wait a second each
 			o := newRawOrigin(t, tt.answer)
 			o.got = make(chan string, 1)
 			k := testKey()

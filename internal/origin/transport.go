@@ -172,7 +172,8 @@ func (t *Transports) build(k transportKey) *transport {
 			// A new connection resumes the session of an earlier one
 			// (TLS 1.3 tickets, TLS 1.2 session tickets): no full
 			// handshake, no certificate chain to verify again. Sessions
-			// are keyed by ServerName, one per transport.
+			// are keyed by ServerName: one cache per entry, which both
+			// its clients share.
 			ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 			// No ALPN, as net/http sends none when it speaks HTTP/1.1
 			// only.
