@@ -250,14 +250,15 @@ func TestTransportsShared(t *testing.T) {
 			HTTPSPort: 443, OriginProtocolPolicy: "https-only", OriginReadTimeout: &read}}
 	}
 	transport := func(p *Proxy) *http.Transport { return p.rp.Transport.(*retryTransport).next.(*http.Transport) }
+	h1 := func(p *Proxy) *h1Client { return p.transport.h1 }
 
 	p1, _ := New(cfg(30), b, legacyPolicy(b), ts, nil)
 	p2, _ := New(cfg(30), b, legacyPolicy(b), ts, nil)
 	p3, _ := New(cfg(5), b, legacyPolicy(b), ts, nil)
-	if transport(p1) != transport(p2) {
+	if transport(p1) != transport(p2) || h1(p1) != h1(p2) {
 		t.Error("two proxies for the same origin settings got different transports")
 	}
-	if transport(p1) == transport(p3) {
+	if transport(p1) == transport(p3) || h1(p1) == h1(p3) {
 		t.Error("proxies with different read timeouts share a transport")
 	}
 	if got := ts.len(); got != 2 {
@@ -314,6 +315,22 @@ func TestTransportSettings(t *testing.T) {
 		t.Error("the transport does not speak HTTP/1.1 only")
 	case tr.MaxResponseHeaderBytes != 20480:
 		t.Errorf("MaxResponseHeaderBytes = %d, want CloudFront's 20,480", tr.MaxResponseHeaderBytes)
+	}
+	// The HTTP/1.1 client of GET and HEAD requests: the same TLS settings,
+	// timeouts and session cache, and no ALPN, as net/http's for HTTP/1.1
+	// only.
+	h1 := p.transport.tls
+	switch {
+	case p.transport.h1 == nil:
+		t.Error("no HTTP/1.1 client")
+	case h1.ServerName != "origin.test", h1.MinVersion != 0x0303, h1.MaxVersion != 0x0304, h1.InsecureSkipVerify:
+		t.Errorf("HTTP/1.1 client's TLS: ServerName %q, versions %x-%x, skip verify %v", h1.ServerName, h1.MinVersion, h1.MaxVersion, h1.InsecureSkipVerify)
+	case h1.ClientSessionCache == nil || h1.ClientSessionCache != tr.TLSClientConfig.ClientSessionCache:
+		t.Error("the HTTP/1.1 client does not share the transport's TLS session cache")
+	case h1.NextProtos != nil:
+		t.Errorf("HTTP/1.1 client's ALPN %q, want none", h1.NextProtos)
+	case p.transport.key.connect != 4*time.Second, p.transport.key.read != 7*time.Second, p.transport.key.keepalive != 9*time.Second:
+		t.Errorf("HTTP/1.1 client's timeouts: %+v", p.transport.key)
 	}
 	if p.rp.BufferPool == nil || p.rp.ErrorHandler == nil || p.rp.Rewrite == nil || p.rp.Director != nil {
 		t.Error("ReverseProxy lacks BufferPool, ErrorHandler or Rewrite, or has a Director")

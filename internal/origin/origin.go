@@ -5,8 +5,11 @@
 // them; the rules below name the legacy settings, and policies select
 // headers, cookies and query strings the same way with their own lists.
 //
-// A Proxy sends requests over a shared *http.Transport per origin
-// connection setting (see Transports), building each origin request from
+// A Proxy sends GET and HEAD requests without a body, most origin
+// requests, over a purpose-built HTTP/1.1 client that makes them on the
+// caller's goroutine, and all others over an *http.Transport; both are
+// shared per origin connection setting (see Transports), with the same
+// dialing, TLS settings and limits. It builds each origin request from
 // the viewer's with only the fields it forwards; WebSocket upgrades go
 // through an httputil.ReverseProxy (Rewrite, never Director) for its
 // upgrade handling. Towards the origin it:
@@ -74,7 +77,8 @@
 //	no response headers within OriginReadTimeout         504                    yes
 //	invalid response: malformed status line, invalid or
 //	conflicting Content-Length, unknown Transfer-Encoding,
-//	status line and headers over 20,480 bytes            502                    no
+//	status line and headers over 20,480 bytes, more
+//	than five 1xx responses to a GET or HEAD             502                    no
 //	ResponseCompletionTimeout before the headers         504                    no
 //	any response, 5xx included                           the response           no
 //	body breaks off after the headers: reset, closed
@@ -97,8 +101,13 @@
 // unwound by the panic, never stores the truncated body: a viewer never sees
 // a silently truncated 200. Bytes past a Content-Length are not forwarded,
 // and never taken for the response to a later request on the same
-// connection: a response that was in the connection before its request was
-// sent is refused, and a GET or HEAD sent again on a new connection.
+// connection: a connection that holds bytes past a response, or received
+// any while idle, carries no other request; a response that was in the
+// connection before its request was sent is refused, and a GET or HEAD
+// sent again on a new connection. Neither does the connection of a GET
+// or HEAD whose response had both Transfer-Encoding: chunked and a
+// Content-Length: the chunked framing is followed (RFC 9112 §6.3), but
+// what the origin meant is in doubt.
 //
 // # WebSockets
 //
@@ -160,7 +169,7 @@ type Proxy struct {
 	completion time.Duration // ResponseCompletionTimeout; 0 = none
 	wsIdle     time.Duration // WebSocket idle timeout
 	log        *slog.Logger
-	transport  *http.Transport
+	transport  *transport
 	attempts   int // ConnectionAttempts, for GET and HEAD
 	buffers    bufferPool
 	rp         *httputil.ReverseProxy // WebSocket upgrades
@@ -239,7 +248,7 @@ func New(o *portico.Origin, b *portico.CacheBehavior, pol portico.ResolvedPolicy
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      &retryTransport{next: p.transport, attempts: attempts},
+		Transport:      &retryTransport{next: p.transport.rt, attempts: attempts},
 		BufferPool:     p.buffers,
 		ErrorHandler:   p.serveError,
 		ModifyResponse: p.modifyResponse,

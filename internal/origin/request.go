@@ -87,7 +87,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		defer out.Body.Close()
 	}
 
-	res, err := send(p.transport, p.attempts, out, &c.check, timing)
+	// GET and HEAD without a body, most origin requests, go over the
+	// transport's HTTP/1.1 client, all others over its http.Transport.
+	var rt http.RoundTripper = p.transport.rt
+	if out.Body == nil && (out.Method == http.MethodGet || out.Method == http.MethodHead) {
+		rt = p.transport.h1
+	}
+	res, err := send(rt, p.attempts, out, &c.check, timing)
 	c.mu.Lock()
 	c.done = true
 	c.mu.Unlock()

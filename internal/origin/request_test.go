@@ -198,8 +198,10 @@ func TestProxyAllocs(t *testing.T) {
 	}
 	serve() // the connection
 	allocs := testing.AllocsPerRun(200, serve)
-	// The test origin's own allocations are counted too.
-	const ceiling = 80
+	// The test origin's own allocations are counted too (about half):
+	// 75 in all when GET went over http.Transport, 49 over the HTTP/1.1
+	// client.
+	const ceiling = 55
 	if allocs > ceiling {
 		t.Errorf("a forwarded GET allocated %v times, want at most %d", allocs, ceiling)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,16 +37,17 @@ const (
 // either direction, before Portico closes it: CloudFront's 10 minutes.
 const DefaultWebSocketIdleTimeout = 10 * time.Minute
 
-// Transports holds one *http.Transport per distinct origin connection
-// setting (domain, port, TLS versions and timeouts). It is shared across
-// configuration snapshots, so that a Proxy rebuilt for a new revision keeps
-// using the connections of the one it replaces when the origin did not
-// change.
+// Transports holds the origin clients of each distinct origin connection
+// setting (domain, port, TLS versions and timeouts): an *http.Transport,
+// and the HTTP/1.1 client that sends the GET and HEAD requests without a
+// body (see h1Client). It is shared across configuration snapshots, so
+// that a Proxy rebuilt for a new revision keeps using the connections of
+// the one it replaces when the origin did not change.
 //
-// A transport lives as long as some Proxy uses it or it holds open
-// connections: the registry refers to it weakly, so transports of origins
-// that left the configuration are collected once their idle connections
-// close (after the origin's keep-alive timeout).
+// The clients of a setting live as long as some Proxy uses them or they
+// hold open connections: the registry refers to them weakly, so that the
+// clients of origins that left the configuration are collected once their
+// idle connections close (after the origin's keep-alive timeout).
 type Transports struct {
 	// Resolve, when set, maps an origin's "domain:port" to the address
 	// that is dialed instead. The Host header, SNI and certificate checks
@@ -63,7 +65,7 @@ type Transports struct {
 	buffers *sync.Pool // ReverseProxy copy buffers
 
 	mu sync.Mutex
-	m  map[transportKey]weak.Pointer[http.Transport]
+	m  map[transportKey]weak.Pointer[transport]
 }
 
 // NewTransports returns an empty registry. roots are the certificate
@@ -77,11 +79,11 @@ func NewTransports(roots *x509.CertPool, log *slog.Logger) *Transports {
 		roots:   roots,
 		log:     log,
 		buffers: newBufferPool(),
-		m:       make(map[transportKey]weak.Pointer[http.Transport]),
+		m:       make(map[transportKey]weak.Pointer[transport]),
 	}
 }
 
-// transportKey is everything an *http.Transport is built from.
+// transportKey is everything an origin's clients are built from.
 type transportKey struct {
 	domain    string
 	port      int
@@ -92,8 +94,25 @@ type transportKey struct {
 	keepalive time.Duration // idle pooled connection lifetime
 }
 
-// get returns the transport for k, building it on first use.
-func (t *Transports) get(k transportKey) *http.Transport {
+// transport is the registry's entry for one transportKey: the clients that
+// carry its origin requests, which dial alike. Whatever holds a connection
+// of either client holds the entry too.
+type transport struct {
+	key     transportKey
+	addr    string // "domain:port", before Resolve
+	resolve func(hostport string) string
+	dialer  net.Dialer
+	tls     *tls.Config // the h1 client's; the http.Transport has its own copy
+
+	// rt carries the requests h1 does not: those with a body, methods
+	// other than GET and HEAD, and WebSocket upgrades.
+	rt *http.Transport
+	// h1 carries GET and HEAD requests without a body.
+	h1 *h1Client
+}
+
+// get returns the clients for k, building them on first use.
+func (t *Transports) get(k transportKey) *transport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if tr := t.m[k].Value(); tr != nil {
@@ -106,7 +125,7 @@ func (t *Transports) get(k transportKey) *http.Transport {
 	return tr
 }
 
-// forget drops k from the registry once its transport has been collected.
+// forget drops k from the registry once its clients have been collected.
 func (t *Transports) forget(k transportKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -116,10 +135,10 @@ func (t *Transports) forget(k transportKey) {
 }
 
 // CloseIdleConnections closes the idle origin connections of every
-// transport, for a clean shutdown.
+// client, for a clean shutdown.
 func (t *Transports) CloseIdleConnections() {
 	t.mu.Lock()
-	var live []*http.Transport
+	var live []*transport
 	for _, wp := range t.m {
 		if tr := wp.Value(); tr != nil {
 			live = append(live, tr)
@@ -127,35 +146,25 @@ func (t *Transports) CloseIdleConnections() {
 	}
 	t.mu.Unlock()
 	for _, tr := range live {
-		tr.CloseIdleConnections()
+		tr.rt.CloseIdleConnections()
+		tr.h1.closeIdle()
 	}
 }
 
-// len reports how many transports the registry holds.
+// len reports how many entries the registry holds.
 func (t *Transports) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.m)
 }
 
-func (t *Transports) build(k transportKey) *http.Transport {
-	dialer := &net.Dialer{Timeout: k.connect, KeepAlive: tcpKeepAlive}
-	resolve := t.Resolve
-	var protocols http.Protocols
-	protocols.SetHTTP1(true) // CloudFront speaks HTTP/1.1 to origins
-	return &http.Transport{
-		Proxy: nil, // never the environment's proxies
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if resolve != nil {
-				addr = resolve(addr)
-			}
-			c, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return newIdleTimeoutConn(c, k.read), nil
-		},
-		TLSClientConfig: &tls.Config{
+func (t *Transports) build(k transportKey) *transport {
+	tr := &transport{
+		key:     k,
+		addr:    net.JoinHostPort(k.domain, strconv.Itoa(k.port)),
+		resolve: t.Resolve,
+		dialer:  net.Dialer{Timeout: k.connect, KeepAlive: tcpKeepAlive},
+		tls: &tls.Config{
 			ServerName: k.domain,
 			RootCAs:    t.roots,
 			MinVersion: k.minTLS,
@@ -163,9 +172,27 @@ func (t *Transports) build(k transportKey) *http.Transport {
 			// A new connection resumes the session of an earlier one
 			// (TLS 1.3 tickets, TLS 1.2 session tickets): no full
 			// handshake, no certificate chain to verify again. Sessions
-			// are keyed by ServerName, one per transport.
+			// are keyed by ServerName: one cache per entry, which both
+			// its clients share.
 			ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+			// No ALPN, as net/http sends none when it speaks HTTP/1.1
+			// only.
 		},
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true) // CloudFront speaks HTTP/1.1 to origins
+	tr.rt = &http.Transport{
+		Proxy: nil, // never the environment's proxies
+		// The closure holds tr: the entry lives as long as a
+		// connection of the transport does.
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			c, err := tr.dial(ctx, addr)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		TLSClientConfig:     tr.tls.Clone(),
 		TLSHandshakeTimeout: k.connect,
 		Protocols:           &protocols,
 		ForceAttemptHTTP2:   false,
@@ -179,6 +206,23 @@ func (t *Transports) build(k transportKey) *http.Transport {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
+	tr.h1 = newH1Client(tr)
+	return tr
+}
+
+// dial opens a TCP connection to the origin at addr ("domain:port", or
+// where Resolve points it), with the connection timeout, whose reads time
+// out after the origin's read timeout (see idleTimeoutConn). ctx carries
+// the request's httptrace, whose DNS and connect hooks the dialer calls.
+func (tr *transport) dial(ctx context.Context, addr string) (*idleTimeoutConn, error) {
+	if tr.resolve != nil {
+		addr = tr.resolve(addr)
+	}
+	c, err := tr.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return newIdleTimeoutConn(c, tr.key.read), nil
 }
 
 // idleTimeoutConn fails a read when the connection has been silent, in both
@@ -206,6 +250,26 @@ type idleTimeoutConn struct {
 	pushed  atomic.Int64 // when the deadline was last set, since epoch; <0 never
 	watch   atomic.Pointer[idleWatch]
 	reads   atomic.Uint64 // reads that returned data, for connCheck
+	// aborted is set once the request on the connection was given up
+	// (see abort): its deadlines stay in the past.
+	aborted atomic.Bool
+	// While polling is set, Read returns at once, with what the socket
+	// holds or os.ErrDeadlineExceeded (see h1Conn.stale). Only the
+	// goroutine that owns the connection sets it and reads.
+	polling bool
+	poll    *poller // nil where the platform has none
+}
+
+// aLongTimeAgo is a deadline that has passed: it makes blocked reads and
+// writes return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// abort makes the connection's blocked and future reads and writes fail at
+// once, with a timeout, for good: the request on it was given up. It is
+// safe to call from any goroutine.
+func (c *idleTimeoutConn) abort() {
+	c.aborted.Store(true)
+	c.Conn.SetDeadline(aLongTimeAgo)
 }
 
 func newIdleTimeoutConn(c net.Conn, timeout time.Duration) *idleTimeoutConn {
@@ -229,10 +293,18 @@ func (c *idleTimeoutConn) push() error {
 		return nil
 	}
 	c.pushed.Store(now)
-	return c.Conn.SetReadDeadline(time.Now().Add(c.timeout + c.slack))
+	err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout + c.slack))
+	if c.aborted.Load() {
+		// abort ran meanwhile: its deadline wins.
+		c.Conn.SetDeadline(aLongTimeAgo)
+	}
+	return err
 }
 
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
+	if c.polling {
+		return c.poll.read(p)
+	}
 	w := c.watch.Load()
 	if w == nil {
 		if err := c.push(); err != nil {
