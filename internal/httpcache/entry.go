@@ -3,7 +3,6 @@ package httpcache
 import (
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,9 +40,8 @@ type entry struct {
 	// later holds what few entries come to have once stored; nil until
 	// one does (see lately).
 	later atomic.Pointer[entryLater]
-	// stamp holds the Age and Cache-Status values of a plain hit, rendered
-	// for the last age and ttl served, so that hits in the same second
-	// share them.
+	// stamp is the entry's for the plain hits of a second, if one of them
+	// needed one (see plainHit); nil otherwise.
 	stamp atomic.Pointer[hitStamp]
 
 	// Guarded by Cache.mu: the eviction queue links.
@@ -54,7 +52,7 @@ type entry struct {
 	size   int32  // what the entry counts against the byte budget (see entrySize)
 	status uint16 // the status code
 	queue  uint8  // guarded by Cache.mu: the queue the entry is in
-	flags  uint8  // entryCompressed, entryMustRevalidate
+	flags  uint8  // entryCompressed, entryMustRevalidate, entryCacheStatus
 }
 
 // Flags of an entry.
@@ -64,6 +62,9 @@ const (
 	entryCompressed = 1 << iota
 	// entryMustRevalidate is the storePolicy's mustRevalidate.
 	entryMustRevalidate
+	// entryCacheStatus is set when the stored fields hold Cache-Status
+	// values, which a hit's Cache-Status keeps before Portico's member.
+	entryCacheStatus
 )
 
 // entryMore is what only some entries have, apart so that the others stay
@@ -212,6 +213,9 @@ func newEntry(r *response) *entry {
 		*e.more = m
 	}
 	e.header = p.fields(t.s[t.off:])
+	if len(e.header.values("Cache-Status")) > 0 {
+		e.flags |= entryCacheStatus
+	}
 	e.size = int32(entrySize(e, len(t.s)))
 	return e
 }
@@ -331,36 +335,6 @@ func (e *entry) lastModified() string {
 		return e.more.lastModified
 	}
 	return e.header.get("Last-Modified")
-}
-
-// hitStamp is the Age and Cache-Status field values of a plain hit on an
-// entry at one age and remaining freshness, in whole seconds.
-type hitStamp struct {
-	age, ttl    int64
-	ageValue    []string
-	statusValue []string
-	// rendered is what a server made of the hit's response head (see
-	// Hit.Rendered).
-	rendered atomic.Value
-}
-
-// stampFor returns the Age and Cache-Status values of a plain hit on e at
-// now, reusing the last ones when they still apply.
-func (e *entry) stampFor(now time.Time) *hitStamp {
-	cur := e.currentAge(now)
-	age, ttl := int64(max(cur, 0)/time.Second), ttlSeconds(e.ttl-cur)
-	if s := e.stamp.Load(); s != nil && s.age == age && s.ttl == ttl {
-		return s
-	}
-	st := cacheStatus{hit: true, hasTTL: true, ttl: time.Duration(ttl) * time.Second}
-	s := &hitStamp{
-		age:         age,
-		ttl:         ttl,
-		ageValue:    []string{strconv.FormatInt(age, 10)},
-		statusValue: withCacheStatus(e.header.values("Cache-Status"), st.String()),
-	}
-	e.stamp.Store(s)
-	return s
 }
 
 // currentAge is the entry's age at now (RFC 9111 §4.2.3).

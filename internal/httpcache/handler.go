@@ -546,7 +546,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 	if st.hit && st.fwd == "" && st.detail == "" {
 		// A plain hit (xcache is xCacheHit): the values are shared by
 		// the hits of a second.
-		e.setPlainHit(hd, e.stampFor(now))
+		v, _ := h.c.plainHit(e, now, false)
+		e.setPlainHit(hd, v)
 	} else {
 		e.header.copyTo(hd)
 		hd["X-Cache"] = xcache

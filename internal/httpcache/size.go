@@ -8,11 +8,11 @@ import (
 // Accounting. An entry counts against the byte budget what it takes in
 // memory as the runtime allocates it (every allocation rounded up to its
 // size class), plus its share of the structures that find and evict it,
-// plus the Age and Cache-Status values that its hits share and what it may
-// come to have later (entryLater). The count
-// must not be less than what the cache really takes, or the cache
-// overshoots its budget; BenchmarkMemoryPerObject and TestAccountingCovers
-// compare the two.
+// plus a hit stamp (there are never more stamps than entries) and what it
+// may come to have later (entryLater). The hit values that entries share,
+// like the copies of field values, count once. The count must not be less
+// than what the cache really takes, or the cache overshoots its budget;
+// BenchmarkMemoryPerObject and TestAccountingCovers compare the two.
 
 // sizeClasses are the runtime's size classes for small objects (Go's
 // internal/runtime/gc/sizeclasses.go); larger objects take whole pages.
@@ -57,12 +57,11 @@ const (
 	// its slice (which grows to twice its length, and keeps up to as many
 	// forgotten hashes again before it is compacted) and in its set.
 	ghostBytes = 4*4 + (4+1)*16/7
-	// stampBytes bounds a hit's Age and Cache-Status values (hitStamp),
-	// made on an entry's first hit and replaced each second: the stamp,
-	// the Age slice, and the two values (an Age of up to 10 digits and a
-	// Cache-Status of "portico; hit; ttl=" and up to 10 more). The
-	// Cache-Status slice holds the origin's values too: see entrySize.
-	stampBytes = int(unsafe.Sizeof(hitStamp{})) + 16 + 16 + 32
+	// stampBytes bounds a hit stamp (hitStamp) and its slots in the
+	// stampRing, which is at most four times as long as the stamps it
+	// holds (plus one). An entry with a Cache-Status of its own has its
+	// values too: see entrySize.
+	stampBytes = int(unsafe.Sizeof(hitStamp{})) + 4*8
 	// fixedBytes is all of an entry's fixed costs.
 	fixedBytes = indexSlotBytes + ghostBytes + stampBytes
 )
@@ -75,9 +74,11 @@ func entrySize(e *entry, textLen int) int64 {
 		allocSize(textLen, false) +
 		allocSize(str*cap(e.header.s), true) +
 		allocSize(cap(e.body), false) +
-		allocSize(str*(1+len(e.header.values("Cache-Status"))), true) +
 		allocSize(int(unsafe.Sizeof(entryLater{})), true) +
 		fixedBytes
+	if cs := e.header.values("Cache-Status"); len(cs) > 0 {
+		n += hitValuesBytes + allocSize(str*(1+len(cs)), true)
+	}
 	if m := e.more; m != nil {
 		n += allocSize(int(unsafe.Sizeof(entryMore{})), true) +
 			allocSize(str*len(m.vary), true) +

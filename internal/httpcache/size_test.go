@@ -46,8 +46,9 @@ func TestAllocSize(t *testing.T) {
 
 // TestAccountingCovers stores responses of several shapes through the
 // handler in a cache whose budget holds just that many, then hits each
-// once, then makes as many misses again, and checks that what the cache
-// counts against its budget is at least the heap it takes.
+// once, then once more through FreshHit, then makes as many misses again,
+// and checks that what the cache counts against its budget is at least
+// the heap it takes.
 func TestAccountingCovers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes what the heap holds")
@@ -106,12 +107,15 @@ func TestAccountingCovers(t *testing.T) {
 				targets[i] = fmt.Sprintf("https://static.example.com/assets/%08d.js?%s", i, tt.query)
 			}
 			w := &benchWriter{h: http.Header{}}
-			serve := func(h http.Handler, target string) {
+			request := func(target string) *http.Request {
 				r := httptest.NewRequest("GET", target, nil)
 				r.Header["Accept-Encoding"] = []string{"gzip, br"}
 				r.Header["Origin"] = []string{"https://www.example.com"}
+				return r
+			}
+			serve := func(h http.Handler, target string) {
 				clear(w.h)
-				h.ServeHTTP(w, r)
+				h.ServeHTTP(w, request(target))
 			}
 			// A budget for n responses: they all count the same.
 			one := New(1<<40, nil)
@@ -120,6 +124,10 @@ func TestAccountingCovers(t *testing.T) {
 				t.Fatalf("Content-Encoding %q, want compression %v", w.h.Get("Content-Encoding"), compressed)
 			}
 			c := New(n*one.Size(), nil)
+			// One second throughout: every entry keeps the hit stamp
+			// FreshHit makes, as when they are all hit in a second.
+			start := time.Now()
+			c.now = func() time.Time { return start }
 			h := legacyHandler(c, testScope, tt.behaviour, origin)
 
 			var before, after runtime.MemStats
@@ -153,6 +161,17 @@ func TestAccountingCovers(t *testing.T) {
 				}
 			}
 			check("hit")
+			// Hits as a server that writes them itself finds them: each
+			// entry gets a hit stamp.
+			for _, target := range targets[:n] {
+				if _, ok := FreshHit(h, request(target)); !ok {
+					t.Fatalf("%s: FreshHit found no hit", target)
+				}
+			}
+			if got := c.stamps.len(); got != n {
+				t.Fatalf("%d hit stamps, want %d", got, n)
+			}
+			check("stamped")
 			// As many misses again, evicting as many: their hashes fill
 			// the ghost queue.
 			for _, target := range targets[n:] {
@@ -174,5 +193,9 @@ func TestEntrySize(t *testing.T) {
 	}
 	if got := allocSize(int(unsafe.Sizeof(entry{})), true); got != want {
 		t.Errorf("an entry is allocated %d bytes, want %d", got, want)
+	}
+	// stampBytes counts a hit stamp as it is.
+	if size := int(unsafe.Sizeof(hitStamp{})); allocSize(size, true) != size {
+		t.Errorf("a hit stamp takes %d bytes, not a size class", size)
 	}
 }

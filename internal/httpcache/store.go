@@ -287,6 +287,7 @@ func (c *Cache) enqueue(e *entry, q *fifo) {
 	q.push(e)
 	c.size += int64(e.size)
 	c.count++
+	c.entries.Store(int64(c.count))
 }
 
 // dequeue takes e out of its queue. c.mu is held.
@@ -302,11 +303,14 @@ func (c *Cache) dequeue(e *entry) {
 	e.queue = queueNone
 	c.size -= int64(e.size)
 	c.count--
+	c.entries.Store(int64(c.count))
+	e.unstamp()
+	c.stamps.trim(int64(c.count))
 }
 
 // evict removes entries until the cache fits its budget. c.mu is held.
 func (c *Cache) evict() {
-	for c.size+c.shared.bytes() > c.maxBytes && c.count > 0 {
+	for c.size+c.shared.bytes()+c.hits.bytes() > c.maxBytes && c.count > 0 {
 		if c.small.bytes > c.maxBytes/smallShare || c.main.n == 0 {
 			c.evictSmall()
 		} else {
@@ -355,11 +359,11 @@ func (c *Cache) Len() int {
 }
 
 // Size returns the bytes the stored responses count against the budget,
-// with the copies of field values they share.
+// with the copies of field values and the hit values they share.
 func (c *Cache) Size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.size + c.shared.bytes()
+	return c.size + c.shared.bytes() + c.hits.bytes()
 }
 
 // scope returns the state of the named scope, creating it.
