@@ -111,12 +111,12 @@ type Cache struct {
 	// shared holds the copies of common field values that entries refer
 	// to; the bytes it holds count against the budget besides size.
 	shared *sharedValues
-	// entries is count, for readers without mu.
-	entries atomic.Int64
+	// entries and sizeNow are count and size, for readers without mu.
+	entries, sizeNow atomic.Int64
 
 	// hits holds the Age and Cache-Status values of plain hits that
-	// entries share; the bytes it holds count against the budget besides
-	// size. stamps holds the entries' hit stamps.
+	// entries share, stamps the entries' hit stamps; the bytes they hold
+	// count against the budget besides size.
 	hits   *hitTable
 	stamps stampRing
 

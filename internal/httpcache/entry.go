@@ -40,8 +40,8 @@ type entry struct {
 	// later holds what few entries come to have once stored; nil until
 	// one does (see lately).
 	later atomic.Pointer[entryLater]
-	// stamp is the entry's for the plain hits of a second, if one of them
-	// needed one (see plainHit); nil otherwise.
+	// stamp is the entry's for the plain hits of a second, if it had one
+	// lately (see plainHit); nil otherwise.
 	stamp atomic.Pointer[hitStamp]
 
 	// Guarded by Cache.mu: the eviction queue links.
@@ -213,11 +213,27 @@ func newEntry(r *response) *entry {
 		*e.more = m
 	}
 	e.header = p.fields(t.s[t.off:])
-	if len(e.header.values("Cache-Status")) > 0 {
+	if e.header.count("Cache-Status") > 0 {
 		e.flags |= entryCacheStatus
 	}
 	e.size = int32(entrySize(e, len(t.s)))
 	return e
+}
+
+// textLen returns the length of the string that holds e's key, what it
+// keeps in more, and its fields (see newEntry).
+func (e *entry) textLen() int {
+	n := len(e.key) + len(e.header.t)
+	if m := e.more; m != nil {
+		n += len(m.path) + len(m.etag) + len(m.lastModified)
+		for _, s := range m.vary {
+			n += len(s)
+		}
+		for _, s := range m.tags {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // substrings hands out the consecutive substrings of a string.

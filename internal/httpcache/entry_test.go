@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestNewEntry checks that an entry gives back what it was made of, and
@@ -90,6 +91,14 @@ func TestNewEntry(t *testing.T) {
 			}
 			if e.size < int32(len(r.key)+len(r.body)) {
 				t.Errorf("size %d, less than the key and body", e.size)
+			}
+			// The key starts the one string, the fields end it.
+			if e.key != "" && e.header.t != "" {
+				keyStart := uintptr(unsafe.Pointer(unsafe.StringData(e.key)))
+				fieldsEnd := uintptr(unsafe.Pointer(unsafe.StringData(e.header.t))) + uintptr(len(e.header.t))
+				if got := int(fieldsEnd - keyStart); got != e.textLen() {
+					t.Errorf("textLen %d, the string is %d bytes long", e.textLen(), got)
+				}
 			}
 		})
 	}

@@ -54,7 +54,7 @@ func FreshHit(h http.Handler, r *http.Request) (Hit, bool) {
 		return Hit{}, false
 	}
 	hit := Hit{c: ch.c, e: e, status: int(e.status)}
-	hit.values, hit.stamp = ch.c.plainHit(e, now, true)
+	hit.values, hit.stamp = ch.c.plainHit(e, now)
 	if e.status == http.StatusOK && ch.conditionals && isConditional(r) {
 		switch preconditions(r, e.etag(), e.lastModified(), e.header.get("Date")) {
 		case 0:
@@ -92,16 +92,16 @@ func (h Hit) Body() []byte {
 // in a 304. The values are shared with the cache and must not be
 // modified.
 func (h Hit) Header(hd http.Header) {
-	h.e.setPlainHit(hd, h.values)
+	h.e.setPlainHit(hd, h.values, h.stamp.view)
 	if h.status != int(h.e.status) {
 		withoutBody(hd, h.status)
 	}
 }
 
 // setPlainHit sets the header fields of a plain hit on e with the Age and
-// Cache-Status values v.
-func (e *entry) setPlainHit(hd http.Header, v *hitValues) {
-	e.header.copyTo(hd)
+// Cache-Status values v, and the field values of view (see fields.view).
+func (e *entry) setPlainHit(hd http.Header, v *hitValues, view []string) {
+	e.header.copyTo(hd, view)
 	hd["X-Cache"] = xCacheHit
 	hd["Age"], hd["Cache-Status"] = v.ageValue, v.statusValue
 }

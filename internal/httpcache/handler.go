@@ -546,10 +546,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 	if st.hit && st.fwd == "" && st.detail == "" {
 		// A plain hit (xcache is xCacheHit): the values are shared by
 		// the hits of a second.
-		v, _ := h.c.plainHit(e, now, false)
-		e.setPlainHit(hd, v)
+		v, s := h.c.plainHit(e, now)
+		e.setPlainHit(hd, v, s.view)
 	} else {
-		e.header.copyTo(hd)
+		e.header.copyTo(hd, e.header.view())
 		hd["X-Cache"] = xcache
 		hd["Age"] = []string{strconv.FormatInt(int64(max(e.currentAge(now), 0)/time.Second), 10)}
 		hd["Cache-Status"] = withCacheStatus(e.header.values("Cache-Status"), st.String())

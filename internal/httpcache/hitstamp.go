@@ -15,22 +15,24 @@ import (
 // of a second is handed the same []string values, so that it allocates
 // nothing:
 //
-//   - hitValues are the values for one age and ttl. A small table on the
-//     Cache (hitTable) keeps those that hits met last, for every entry
-//     without a Cache-Status of its own to share: such an entry holds
-//     nothing for its hits.
-//   - A hitStamp is an entry's for one second: its own values when it has a
-//     Cache-Status of its own, and what a server rendered of the hit's
-//     response head (Hit.Rendered). FreshHit stamps the entry on the first
-//     hit of a second; the handler only stamps an entry with a Cache-Status
-//     of its own.
+//   - hitValues are the Age and Cache-Status values for one age and ttl. A
+//     small table on the Cache (hitTable) keeps those that hits met last,
+//     for every entry without a Cache-Status of its own to share.
+//   - A hitStamp is an entry's for one second: the view of its fields that
+//     a header map refers to (see fields), its own Age and Cache-Status
+//     values when it has a Cache-Status of its own, and what a server
+//     rendered of the hit's response head (Hit.Rendered). The first hit of
+//     a second makes it.
 //
 // The stamps are kept in a ring, oldest first, of no more stamps than the
-// cache holds entries. Each new stamp takes a few old ones off their
-// entries, those that no longer apply (a past second's, or a removed or
-// restamped entry's) and, past the bound, the oldest: an entry holds a
-// stamp, and what a server rendered of it, for about a second after a hit,
-// not until its next hit.
+// cache holds entries. Each new stamp, and each response stored, takes a
+// few old ones off their entries, those that no longer apply (a past
+// second's, or a removed or restamped entry's) and, past the bound, the
+// oldest: an entry holds a stamp for about a second after a hit, not until
+// its next hit, and most entries of a large cache hold none. The stamps in
+// the ring count against the cache's budget as they come and go (see
+// stampRing.bytes); when they take it over, the next stamp or store
+// evicts entries.
 
 // hitValues are the Age and Cache-Status field values of a plain hit at one
 // age and remaining freshness, in whole seconds.
@@ -124,32 +126,54 @@ func (t *hitTable) bytes() int64 { return t.size.Load() }
 // hitStamp is an entry's for the plain hits of one second: at one age and
 // remaining freshness, in whole seconds.
 type hitStamp struct {
-	// e is the stamped entry; nil once the entry is removed, stamped
-	// again, or the stamp is taken off it.
-	e        atomic.Pointer[entry]
+	// e is the stamped entry while the stamp is on it; nil once the
+	// entry is removed, stamped again, or the stamp is taken off it.
+	// Guarded by stampRing.mu.
+	e        *entry
 	age, ttl int64
 	// own holds the values of an entry with a Cache-Status of its own;
 	// nil for the others, whose values are the hitTable's.
 	own *hitValues
+	// view holds the entry's field values (see fields.view).
+	view []string
 	// rendered is what a server made of the hit's response head (see
 	// Hit.Rendered).
 	rendered atomic.Value
+	// kept is the bytes of the string the view refers to, once the entry
+	// is removed while the stamp is in the ring (see stampRing.remove).
+	// Guarded by stampRing.mu.
+	kept int64
+}
+
+// removedStamp stands for the stamp of an entry removed from the cache: a
+// hit on it makes a stamp of its own, which no entry keeps.
+var removedStamp = &hitStamp{age: -1}
+
+// size returns what s takes, with the string its view keeps.
+func (s *hitStamp) size() int64 {
+	n := allocSize(int(unsafe.Sizeof(hitStamp{})), true) + allocSize(len(s.view)*int(unsafe.Sizeof("")), true)
+	if s.own != nil {
+		n += hitValuesBytes + allocSize(len(s.own.statusValue)*int(unsafe.Sizeof("")), true)
+	}
+	return int64(n) + s.kept
 }
 
 // applies reports whether s is still its entry's, for its hits at now.
+// stampRing.mu is held.
 func (s *hitStamp) applies(now time.Time) bool {
-	e := s.e.Load()
-	if e == nil {
+	if s.e == nil {
 		return false
 	}
-	age, ttl := e.hitSeconds(now)
+	age, ttl := s.e.hitSeconds(now)
 	return age == s.age && ttl == s.ttl
 }
 
-// takeOff takes s off its entry, if it is still on it.
+// takeOff takes s off its entry, if it is still on it. stampRing.mu is
+// held.
 func (s *hitStamp) takeOff() {
-	if e := s.e.Swap(nil); e != nil {
-		e.stamp.CompareAndSwap(s, nil)
+	if s.e != nil {
+		s.e.stamp.CompareAndSwap(s, nil)
+		s.e = nil
 	}
 }
 
@@ -160,28 +184,17 @@ func (e *entry) hitSeconds(now time.Time) (age, ttl int64) {
 	return int64(max(cur, 0) / time.Second), ttlSeconds(e.ttl - cur)
 }
 
-// unstamp takes e's stamp off it: e is removed from the cache.
-func (e *entry) unstamp() {
-	if s := e.stamp.Swap(nil); s != nil {
-		s.e.Store(nil)
-	}
-}
-
 // plainHit returns the Age and Cache-Status values of a plain hit on e at
-// now and, if stamp is true, e's stamp for them, made if need be. An entry
-// with a Cache-Status of its own is stamped either way: its stamp holds its
-// values.
-func (c *Cache) plainHit(e *entry, now time.Time, stamp bool) (*hitValues, *hitStamp) {
+// now, and e's stamp for them, made if need be.
+func (c *Cache) plainHit(e *entry, now time.Time) (*hitValues, *hitStamp) {
 	cur := e.currentAge(now)
 	age, ttl := int64(max(cur, 0)/time.Second), ttlSeconds(e.ttl-cur)
-	var s *hitStamp
-	if stamp || e.flags&entryCacheStatus != 0 {
-		if s = e.stamp.Load(); s == nil || s.age != age || s.ttl != ttl {
-			s = c.stamp(e, age, ttl, now)
-		}
-		if s.own != nil {
-			return s.own, s
-		}
+	s := e.stamp.Load()
+	if s == nil || s.age != age || s.ttl != ttl {
+		s = c.stamp(e, age, ttl, now)
+	}
+	if s.own != nil {
+		return s.own, s
 	}
 	if v := c.hits.lookup(age, ttl); v != nil {
 		return v, s
@@ -189,43 +202,68 @@ func (c *Cache) plainHit(e *entry, now time.Time, stamp bool) (*hitValues, *hitS
 	return c.hits.put(age, ttl), s
 }
 
-// stamp stamps e for its plain hits at age and ttl, now.
+// stamp stamps e for its plain hits at age and ttl, now. When the stamps
+// take the cache over its budget, it evicts entries, unless another
+// goroutine holds the cache's lock (the next store evicts them then).
 func (c *Cache) stamp(e *entry, age, ttl int64, now time.Time) *hitStamp {
-	s := &hitStamp{age: age, ttl: ttl}
+	s := &hitStamp{age: age, ttl: ttl, view: e.header.view()}
 	if e.flags&entryCacheStatus != 0 {
 		s.own = newHitValues(age, ttl, e.header.values("Cache-Status"))
 	}
-	s.e.Store(e)
-	if old := e.stamp.Swap(s); old != nil {
-		old.e.Store(nil)
+	c.stamps.add(e, s, now, c.entries.Load())
+	if c.over() && c.mu.TryLock() {
+		c.evict()
+		c.mu.Unlock()
 	}
-	c.stamps.keep(s, now, c.entries.Load())
 	return s
 }
 
-// stampRing holds the hit stamps made, oldest first, so that they can be
-// taken off their entries.
+// stampRing holds the hit stamps on entries, oldest first, and those taken
+// off them since, so that it can take them off and count them.
 type stampRing struct {
 	mu   sync.Mutex
 	buf  []*hitStamp // circular
 	head int         // the oldest
 	n    int
+	// size is what the stamps held and buf take.
+	size atomic.Int64
 }
 
 // sweepBatch is the most old stamps a new one takes off.
 const sweepBatch = 4
 
-// keep adds s, made at now, then takes off up to sweepBatch of the oldest
-// stamps: those that no longer apply, and those beyond limit, the number
-// of entries.
-func (r *stampRing) keep(s *hitStamp, now time.Time, limit int64) {
+// add puts s, made at now, on e, unless e is removed, and keeps it; then it
+// sweeps.
+func (r *stampRing) add(e *entry, s *hitStamp, now time.Time, limit int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	old := e.stamp.Load()
+	if old == removedStamp {
+		return
+	}
+	s.e = e
+	e.stamp.Store(s)
+	if old != nil {
+		old.e = nil
+	}
 	if r.n == len(r.buf) {
 		r.resize(max(4, 2*len(r.buf)))
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = s
 	r.n++
+	r.size.Add(s.size())
+	r.sweepLocked(now, limit)
+}
+
+// sweep takes off up to sweepBatch of the oldest stamps: those that no
+// longer apply at now, and those beyond limit, the number of entries.
+func (r *stampRing) sweep(now time.Time, limit int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sweepLocked(now, limit)
+}
+
+func (r *stampRing) sweepLocked(now time.Time, limit int64) {
 	for i := 0; i < sweepBatch && r.n > 0; i++ {
 		if int64(r.n) <= limit && r.buf[r.head].applies(now) {
 			break
@@ -234,11 +272,19 @@ func (r *stampRing) keep(s *hitStamp, now time.Time, limit int64) {
 	}
 }
 
-// trim takes off the oldest stamps beyond limit, the number of entries, up
-// to sweepBatch of them.
-func (r *stampRing) trim(limit int64) {
+// remove takes e's stamp off it for good: e is removed from the cache. The
+// stamp's view refers to e's string until the stamp leaves the ring (after
+// any older stamp of e), which counts it from now on. Then remove takes
+// off up to sweepBatch of the oldest stamps beyond limit, the number of
+// entries.
+func (r *stampRing) remove(e *entry, limit int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if s := e.stamp.Swap(removedStamp); s != nil {
+		s.e = nil
+		s.kept = int64(allocSize(e.textLen(), false))
+		r.size.Add(s.kept)
+	}
 	for i := 0; i < sweepBatch && int64(r.n) > limit; i++ {
 		r.pop()
 	}
@@ -252,6 +298,7 @@ func (r *stampRing) pop() {
 	r.buf[r.head] = nil
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
+	r.size.Add(-old.size())
 	old.takeOff()
 	if len(r.buf) > 4 && r.n < len(r.buf)/4 {
 		r.resize(len(r.buf) / 2)
@@ -264,8 +311,12 @@ func (r *stampRing) resize(n int) {
 	for i := range r.n {
 		buf[i] = r.buf[(r.head+i)%len(r.buf)]
 	}
+	r.size.Add(int64(allocSize(8*len(buf), true) - allocSize(8*len(r.buf), true)))
 	r.buf, r.head = buf, 0
 }
+
+// bytes returns what the stamps held and the ring take.
+func (r *stampRing) bytes() int64 { return r.size.Load() }
 
 // len returns the number of stamps held.
 func (r *stampRing) len() int {

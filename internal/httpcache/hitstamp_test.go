@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestHitValues checks the values a hitTable hands out, for pairs of age
@@ -142,17 +143,25 @@ func stamped(c *Cache) int {
 // TestStampsTakenOff checks that entries hold their hit stamps (and what
 // a server rendered of them) only for about a second: a later stamp takes
 // off those that no longer apply, and a removed entry loses its own. The
-// handler alone stamps only an entry with a Cache-Status of its own.
+// stamps count against the budget as they come and go.
 func TestStampsTakenOff(t *testing.T) {
 	const n = 20
 	c, clk, h, rs := stampedCache(t, n, nil)
+	entries := c.Size() - c.shared.bytes() - c.hits.bytes()
+	if got := stamped(c); got != 0 || c.stamps.bytes() != 0 {
+		t.Fatalf("before any hit, %d entries hold a stamp, of %d bytes", got, c.stamps.bytes())
+	}
+	clk.advance(100 * time.Millisecond) // within the second after the responses
 	for _, r := range rs {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 	}
-	if got := stamped(c); got != 0 {
-		t.Fatalf("after hits through the handler, %d entries hold a stamp, want 0", got)
+	if got := stamped(c); got != n {
+		t.Fatalf("after hits through the handler, %d entries hold a stamp, want %d", got, n)
 	}
-	clk.advance(100 * time.Millisecond) // within the second after the responses
+	stamps := func() int64 { return c.Size() - entries - c.hits.bytes() - c.shared.bytes() }
+	if got := stamps(); got <= 0 || got != c.stamps.bytes() {
+		t.Errorf("the stamps count %d bytes, hold %d", got, c.stamps.bytes())
+	}
 	for _, r := range rs {
 		hit, ok := FreshHit(h, r)
 		if !ok {
@@ -183,16 +192,30 @@ func TestStampsTakenOff(t *testing.T) {
 	if got := c.stamps.len(); got != n/sweepBatch {
 		t.Errorf("the ring holds %d stamps, want %d", got, n/sweepBatch)
 	}
+	if got, want := stamps(), c.stamps.bytes(); got != want || want >= int64(n)*int64(unsafe.Sizeof(hitStamp{})) {
+		t.Errorf("the stamps count %d bytes, hold %d", got, want)
+	}
 
-	// A removed entry loses its stamp, which lets go of the entry.
+	// A removed entry loses its stamp, which lets go of the entry but
+	// counts the string its view refers to; a hit on the removed entry
+	// (one in flight) makes a stamp that no entry or ring keeps.
 	e, _ := c.lookupString(c.keyOf(t, h, rs[0]), rs[0])
 	s := e.stamp.Load()
 	if s == nil {
 		t.Fatal("no stamp on an entry just hit")
 	}
+	before := c.stamps.bytes()
 	c.remove(e)
-	if e.stamp.Load() != nil || s.e.Load() != nil {
+	if e.stamp.Load() != removedStamp || s.e != nil {
 		t.Error("a removed entry keeps its stamp")
+	}
+	if got, want := c.stamps.bytes()-before, int64(allocSize(e.textLen(), false)); got != want {
+		t.Errorf("the removed entry's stamp counts %d more bytes, want %d", got, want)
+	}
+	clk.advance(time.Second)
+	held := c.stamps.len()
+	if v, s := c.plainHit(e, clk.now()); v == nil || s == nil || s.e != nil || e.stamp.Load() != removedStamp || c.stamps.len() != held {
+		t.Error("a hit on a removed entry stamped it")
 	}
 }
 

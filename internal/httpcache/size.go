@@ -8,11 +8,12 @@ import (
 // Accounting. An entry counts against the byte budget what it takes in
 // memory as the runtime allocates it (every allocation rounded up to its
 // size class), plus its share of the structures that find and evict it,
-// plus a hit stamp (there are never more stamps than entries) and what it
-// may come to have later (entryLater). The hit values that entries share,
-// like the copies of field values, count once. The count must not be less
-// than what the cache really takes, or the cache overshoots its budget;
-// BenchmarkMemoryPerObject and TestAccountingCovers compare the two.
+// plus what it may come to have later (entryLater). What entries share
+// (the copies of field values, the hit values) counts once, and the hit
+// stamps (which few entries of a large cache have at once) as they come
+// and go. The count must not be less than what the cache really takes, or
+// the cache overshoots its budget; BenchmarkMemoryPerObject and
+// TestAccountingCovers compare the two.
 
 // sizeClasses are the runtime's size classes for small objects (Go's
 // internal/runtime/gc/sizeclasses.go); larger objects take whole pages.
@@ -57,13 +58,8 @@ const (
 	// its slice (which grows to twice its length, and keeps up to as many
 	// forgotten hashes again before it is compacted) and in its set.
 	ghostBytes = 4*4 + (4+1)*16/7
-	// stampBytes bounds a hit stamp (hitStamp) and its slots in the
-	// stampRing, which is at most four times as long as the stamps it
-	// holds (plus one). An entry with a Cache-Status of its own has its
-	// values too: see entrySize.
-	stampBytes = int(unsafe.Sizeof(hitStamp{})) + 4*8
 	// fixedBytes is all of an entry's fixed costs.
-	fixedBytes = indexSlotBytes + ghostBytes + stampBytes
+	fixedBytes = indexSlotBytes + ghostBytes
 )
 
 // entrySize is what e counts against the byte budget, when the string its
@@ -72,13 +68,9 @@ func entrySize(e *entry, textLen int) int64 {
 	str := int(unsafe.Sizeof(""))
 	n := allocSize(int(unsafe.Sizeof(entry{})), true) +
 		allocSize(textLen, false) +
-		allocSize(str*cap(e.header.s), true) +
 		allocSize(cap(e.body), false) +
 		allocSize(int(unsafe.Sizeof(entryLater{})), true) +
 		fixedBytes
-	if cs := e.header.values("Cache-Status"); len(cs) > 0 {
-		n += hitValuesBytes + allocSize(str*(1+len(cs)), true)
-	}
 	if m := e.more; m != nil {
 		n += allocSize(int(unsafe.Sizeof(entryMore{})), true) +
 			allocSize(str*len(m.vary), true) +

@@ -227,6 +227,7 @@ func (c *Cache) store(e *entry) bool {
 	}
 	c.enqueue(e, q)
 	c.evict()
+	c.stamps.sweep(c.now(), int64(c.count))
 	return true
 }
 
@@ -288,6 +289,7 @@ func (c *Cache) enqueue(e *entry, q *fifo) {
 	c.size += int64(e.size)
 	c.count++
 	c.entries.Store(int64(c.count))
+	c.sizeNow.Store(c.size)
 }
 
 // dequeue takes e out of its queue. c.mu is held.
@@ -304,13 +306,23 @@ func (c *Cache) dequeue(e *entry) {
 	c.size -= int64(e.size)
 	c.count--
 	c.entries.Store(int64(c.count))
-	e.unstamp()
-	c.stamps.trim(int64(c.count))
+	c.sizeNow.Store(c.size)
+	c.stamps.remove(e, int64(c.count))
 }
+
+// shares returns the bytes that count against the budget besides the
+// entries: the copies of field values and the hit values they share, and
+// their hit stamps.
+func (c *Cache) shares() int64 {
+	return c.shared.bytes() + c.hits.bytes() + c.stamps.bytes()
+}
+
+// over reports whether the cache is over its budget. It takes no lock.
+func (c *Cache) over() bool { return c.sizeNow.Load()+c.shares() > c.maxBytes }
 
 // evict removes entries until the cache fits its budget. c.mu is held.
 func (c *Cache) evict() {
-	for c.size+c.shared.bytes()+c.hits.bytes() > c.maxBytes && c.count > 0 {
+	for c.size+c.shares() > c.maxBytes && c.count > 0 {
 		if c.small.bytes > c.maxBytes/smallShare || c.main.n == 0 {
 			c.evictSmall()
 		} else {
@@ -359,11 +371,12 @@ func (c *Cache) Len() int {
 }
 
 // Size returns the bytes the stored responses count against the budget,
-// with the copies of field values and the hit values they share.
+// with the copies of field values and the hit values they share, and
+// their hit stamps.
 func (c *Cache) Size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.size + c.shared.bytes() + c.hits.bytes()
+	return c.size + c.shares()
 }
 
 // scope returns the state of the named scope, creating it.
