@@ -225,13 +225,14 @@ func benchmarkMemory(b *testing.B, n int, limited bool) {
 	}
 
 	// Every object counts the same against the budget: the paths have
-	// the same length. The budget holds as many again hit stamps, as
-	// when every object is hit in the same second.
+	// the same length. The budget holds as many hit stamps besides, as
+	// when every object is hit in the same second, and the hit values
+	// they share.
 	one := New(1<<40, nil)
 	oneH := legacyHandler(one, testScope, behaviour, originH)
 	serve(oneH, paths[0])
 	serve(oneH, paths[0])
-	budget := int64(n) * one.Size()
+	budget := int64(n)*(one.Size()-one.hits.bytes()) + one.hits.limit
 	if limited {
 		limit := budget + budget/4 + 512<<20
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
