@@ -14,11 +14,14 @@ import (
 // entry. newEntry makes one.
 //
 // An entry's strings (its key, header fields, and what it keeps in more)
-// are substrings of one string, which it alone refers to.
+// are substrings of one string, which it alone refers to, but for the key's
+// prefix and values of fields that many entries share.
 type entry struct {
-	key    string // the primary key (see keySpec)
-	sc     *scope
-	gen    uint64 // sc's purge generation when the origin request started
+	// key is the primary key (see keySpec) but for its prefix, which
+	// pre holds, with the scope.
+	key    string
+	pre    *keyPrefix
+	gen    uint64 // the scope's purge generation when the origin request started
 	header fields // as sent to viewers, without X-Cache, Age and Portico's Cache-Status
 	body   []byte
 
@@ -138,7 +141,7 @@ type response struct {
 // strings, but for the shared copies of values it refers to.
 func newEntry(r *response) *entry {
 	e := &entry{
-		sc:           r.sc,
+		pre:          r.shared.prefix(r.sc, r.key),
 		gen:          r.gen,
 		body:         r.body,
 		responseTime: r.responseTime,
@@ -175,8 +178,9 @@ func newEntry(r *response) *entry {
 	hasMore := m.ownPath || m.validators || len(m.vary) > 0 || len(m.tags) > 0
 
 	// One string holds the key, what goes in more, and the fields.
+	key := r.key[len(e.pre.s):]
 	p := planFields(r.header, r.skip, r.shared)
-	n := len(r.key) + p.textLen()
+	n := len(key) + p.textLen()
 	if hasMore {
 		n += len(m.path) + len(m.etag) + len(m.lastModified)
 		for _, s := range m.vary {
@@ -188,7 +192,7 @@ func newEntry(r *response) *entry {
 	}
 	var b strings.Builder
 	b.Grow(n)
-	b.WriteString(r.key)
+	b.WriteString(key)
 	if hasMore {
 		b.WriteString(m.path)
 		b.WriteString(m.etag)
@@ -202,7 +206,7 @@ func newEntry(r *response) *entry {
 	}
 	p.write(&b)
 	t := substrings{s: b.String()}
-	e.key = t.take(len(r.key))
+	e.key = t.take(len(key))
 	if hasMore {
 		m.path = t.take(len(m.path))
 		m.etag = t.take(len(m.etag))
@@ -317,8 +321,50 @@ func (e *entry) path() string {
 	if e.more != nil && e.more.ownPath {
 		return e.more.path
 	}
-	p, _ := keyPath(e.key)
+	if e.pre.s == "" {
+		p, _ := keyPath(e.key)
+		return p
+	}
+	p, _, _ := keyField(e.key)
 	return p
+}
+
+// sc returns the entry's scope.
+func (e *entry) sc() *scope { return e.pre.sc }
+
+// fullKey returns the entry's primary key, in a new string when it has a
+// prefix.
+func (e *entry) fullKey() string {
+	if e.pre.s == "" {
+		return e.key
+	}
+	return e.pre.s + e.key
+}
+
+// keyIs reports whether key is e's primary key.
+func keyIs[K string | []byte](e *entry, key K) bool {
+	p := e.pre.s
+	return len(key) == len(p)+len(e.key) && string(key[:len(p)]) == p && string(key[len(p):]) == e.key
+}
+
+// sameKey reports whether a and b have the same primary key.
+func sameKey(a, b *entry) bool {
+	if a.pre == b.pre {
+		return a.key == b.key
+	}
+	return concatEqual(a.pre.s, a.key, b.pre.s, b.key)
+}
+
+// concatEqual reports whether a1+a2 == b1+b2.
+func concatEqual(a1, a2, b1, b2 string) bool {
+	if len(a1)+len(a2) != len(b1)+len(b2) {
+		return false
+	}
+	if len(a1) > len(b1) {
+		a1, a2, b1, b2 = b1, b2, a1, a2
+	}
+	n := len(b1) - len(a1)
+	return a1 == b1[:len(a1)] && a2[:n] == b1[len(a1):] && a2[n:] == b2
 }
 
 // vary returns the entry's secondary key (see entryMore.vary).

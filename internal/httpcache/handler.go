@@ -636,8 +636,8 @@ func (h *handler) refresh(w http.ResponseWriter, x *exchange, cw *captureWriter)
 		tags = parseTags(v)
 	}
 	e := newEntry(&response{
-		key:          old.key,
-		sc:           old.sc,
+		key:          old.fullKey(),
+		sc:           old.sc(),
 		path:         old.path(),
 		gen:          x.gen,
 		vary:         old.vary(),

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // sharedValues holds one copy of header field values that many responses
@@ -12,8 +13,9 @@ import (
 // that entries refer to it by its index rather than each holding its own.
 // It takes a value, of a field whose values are shared (see commonNames),
 // the second time it sees it (within the last sharedSeen values seen once),
-// as long as there is room; it never lets one go. The bytes it holds count
-// against the cache's budget once.
+// as long as there is room; it never lets one go. It holds the key
+// prefixes that entries share the same way (see prefix). The bytes it
+// holds count against the cache's budget once.
 type sharedValues struct {
 	seed  maphash.Seed
 	limit int64 // the bytes it may hold
@@ -23,8 +25,10 @@ type sharedValues struct {
 	// list holds the copies, by index; appended to under mu, read
 	// without it.
 	list atomic.Pointer[[]string]
-	// seen holds the hashes of values seen once, up to sharedSeen of
-	// them; then it starts again.
+	// prefixes holds the key prefixes that entries share.
+	prefixes map[string]*keyPrefix
+	// seen holds the hashes of values and key prefixes seen once, up to
+	// sharedSeen of them; then it starts again.
 	seen map[uint64]struct{}
 	size atomic.Int64 // the bytes it holds, counting the map's and list's slots
 }
@@ -46,10 +50,11 @@ const (
 
 func newSharedValues(budget int64) *sharedValues {
 	sv := &sharedValues{
-		seed:  maphash.MakeSeed(),
-		limit: min(sharedMaxBytes, budget/64),
-		m:     make(map[string]uint32),
-		seen:  make(map[uint64]struct{}),
+		seed:     maphash.MakeSeed(),
+		limit:    min(sharedMaxBytes, budget/64),
+		m:        make(map[string]uint32),
+		prefixes: make(map[string]*keyPrefix),
+		seen:     make(map[uint64]struct{}),
 	}
 	sv.list.Store(new([]string))
 	return sv
@@ -92,6 +97,52 @@ func (sv *sharedValues) get(v string) (uint32, bool) {
 	sv.m[c] = i
 	sv.size.Add(cost)
 	return i, true
+}
+
+// prefixSlotBytes bounds a key prefix's share of the prefixes map, and
+// the prefix itself.
+var prefixSlotBytes = (16+8+1)*16/7 + allocSize(int(unsafe.Sizeof(keyPrefix{})), true)
+
+// prefix returns the prefix (see keyPrefix) of key, a key of scope sc, to
+// refer to: the one it holds, or takes now when it sees it the second
+// time, or else sc's empty prefix. sv may be nil: it holds none.
+func (sv *sharedValues) prefix(sc *scope, key string) *keyPrefix {
+	n := keyPrefixLen(key)
+	if sv == nil || n == 0 {
+		return sc.whole
+	}
+	p := key[:n]
+	sv.mu.RLock()
+	kp := sv.prefixes[p]
+	sv.mu.RUnlock()
+	if kp != nil && kp.sc == sc {
+		return kp
+	}
+	h := maphash.String(sv.seed, p)
+	cost := int64(allocSize(len(p), false) + prefixSlotBytes)
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if kp := sv.prefixes[p]; kp != nil {
+		if kp.sc == sc {
+			return kp
+		}
+		return sc.whole // a scope made again, as tests do
+	}
+	if _, ok := sv.seen[h]; !ok {
+		if len(sv.seen) >= sharedSeen {
+			clear(sv.seen)
+		}
+		sv.seen[h] = struct{}{}
+		return sc.whole
+	}
+	delete(sv.seen, h)
+	if sv.size.Load()+cost > sv.limit {
+		return sc.whole
+	}
+	kp = &keyPrefix{sc: sc, s: strings.Clone(p)}
+	sv.prefixes[kp.s] = kp
+	sv.size.Add(cost)
+	return kp
 }
 
 // at returns the copy at index i, which get returned.

@@ -9,11 +9,11 @@ import (
 // memory as the runtime allocates it (every allocation rounded up to its
 // size class), plus its share of the structures that find and evict it,
 // plus what it may come to have later (entryLater). What entries share
-// (the copies of field values, the hit values) counts once, and the hit
-// stamps (which few entries of a large cache have at once) as they come
-// and go. The count must not be less than what the cache really takes, or
-// the cache overshoots its budget; BenchmarkMemoryPerObject and
-// TestAccountingCovers compare the two.
+// (the copies of field values and key prefixes, the hit values) counts
+// once, and the hit stamps (which few entries of a large cache have at
+// once) as they come and go. The count must not be less than what the
+// cache really takes, or the cache overshoots its budget;
+// BenchmarkMemoryPerObject and TestAccountingCovers compare the two.
 
 // sizeClasses are the runtime's size classes for small objects (Go's
 // internal/runtime/gc/sizeclasses.go); larger objects take whole pages.

@@ -130,6 +130,15 @@ func (c *Cache) shard(hash uint64) *shard { return &c.shards[hash%numShards] }
 
 func (c *Cache) hashKey(key string) uint64 { return maphash.String(c.seed, key) }
 
+// entryHash returns the hash of e's primary key, as hashKey does.
+func (c *Cache) entryHash(e *entry) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(e.pre.s)
+	h.WriteString(e.key)
+	return h.Sum64()
+}
+
 // lookup returns the newest variant stored under key that r selects (see
 // entry.selectedBy), and whether any variant is stored under key. It counts
 // a hit on the variant for eviction. It does not allocate.
@@ -156,7 +165,7 @@ func (c *Cache) lookupString(key string, r *http.Request) (e *entry, found bool)
 // counting a hit on it, and whether any variant of key is there.
 func pick[K string | []byte](head *entry, key K, r *http.Request) (e *entry, found bool) {
 	for v := head; v != nil; v = v.nextVariant {
-		if v.key != string(key) {
+		if !keyIs(v, key) {
 			continue
 		}
 		found = true
@@ -180,20 +189,20 @@ func (c *Cache) store(e *entry) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !e.sc.storable(e) {
+	if !e.sc().storable(e) {
 		return false
 	}
 	var buf [4]*entry
 	dropped := buf[:0]
 	var replaced *entry
-	hash := c.hashKey(e.key)
+	hash := c.entryHash(e)
 	sh := c.shard(hash)
 	sh.mu.Lock()
 	last, n := e, 1
 	for v := sh.m[hash]; v != nil; {
 		next := v.nextVariant
 		switch {
-		case v.key != e.key:
+		case !sameKey(v, e):
 			// Another key of the same hash.
 			last.nextVariant = v
 			last = v
@@ -259,7 +268,7 @@ func (c *Cache) removeLocked(e *entry) {
 	if e.queue == queueNone {
 		return
 	}
-	hash := c.hashKey(e.key)
+	hash := c.entryHash(e)
 	sh := c.shard(hash)
 	sh.mu.Lock()
 	if head := sh.m[hash]; head == e {
@@ -338,7 +347,7 @@ func (c *Cache) evictSmall() {
 	if t == nil {
 		return
 	}
-	if t.freq.Load() >= promoteFreq && t.sc.verdict(t) != purged {
+	if t.freq.Load() >= promoteFreq && t.sc().verdict(t) != purged {
 		c.small.unlink(t)
 		t.freq.Store(0)
 		t.queue = queueMain
@@ -346,14 +355,14 @@ func (c *Cache) evictSmall() {
 		return
 	}
 	c.removeLocked(t)
-	c.ghost.add(c.hashKey(t.key), c.count)
+	c.ghost.add(c.entryHash(t), c.count)
 }
 
 // evictMain considers the tail of the main queue: reinserted with one hit
 // less if it was hit, else evicted.
 func (c *Cache) evictMain() {
 	t := c.main.tail()
-	if f := t.freq.Load(); f > 0 && t.sc.verdict(t) != purged {
+	if f := t.freq.Load(); f > 0 && t.sc().verdict(t) != purged {
 		t.freq.Store(f - 1)
 		c.main.unlink(t)
 		c.main.push(t)
