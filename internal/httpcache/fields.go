@@ -417,13 +417,19 @@ func (f *fields) view() []string {
 // copyTo sets every field in hd, with values from view, what f.view
 // returned. It does not allocate beyond what hd's map needs.
 func (f *fields) copyTo(hd http.Header, view []string) {
-	tb := f.table()
-	t, w, names := tb.t, tb.w, tb.common+tb.n
+	t := f.t
+	if t == "" {
+		return
+	}
+	w := int(t[0])
+	n := num(t, 1, w)
+	common := 1 + w*(1+2*n+len(view))
+	names := common + n
 	nameLo, lo := 0, 0
-	for i := range tb.n {
-		nameHi, hi := num(t, 1+w*(1+i), w), num(t, 1+w*(tb.n+1+i), w)
+	for i := range n {
+		nameHi, hi := num(t, 1+w*(1+i), w), num(t, 1+w*(n+1+i), w)
 		name := ""
-		if c := t[tb.common+i]; c != 0 {
+		if c := t[common+i]; c != 0 {
 			name = commonNames[c-1].name
 		} else {
 			name = t[names+nameLo : names+nameHi]
