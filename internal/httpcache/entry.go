@@ -44,7 +44,7 @@ type entry struct {
 	// one does (see lately).
 	later atomic.Pointer[entryLater]
 	// stamp is the entry's for the plain hits of a second, if it had one
-	// lately (see plainHit); nil otherwise.
+	// lately (see Cache.stampFor); nil otherwise.
 	stamp atomic.Pointer[hitStamp]
 
 	// Guarded by Cache.mu: the eviction queue links.

@@ -14,7 +14,6 @@ import (
 type Hit struct {
 	c      *Cache
 	e      *entry
-	values *hitValues
 	stamp  *hitStamp
 	status int
 }
@@ -53,8 +52,7 @@ func FreshHit(h http.Handler, r *http.Request) (Hit, bool) {
 	if e == nil || soft || !e.fresh(now) {
 		return Hit{}, false
 	}
-	hit := Hit{c: ch.c, e: e, status: int(e.status)}
-	hit.values, hit.stamp = ch.c.plainHit(e, now)
+	hit := Hit{c: ch.c, e: e, stamp: ch.c.stampFor(e, now), status: int(e.status)}
 	if e.status == http.StatusOK && ch.conditionals && isConditional(r) {
 		switch preconditions(r, e.etag(), e.lastModified(), e.header.get("Date")) {
 		case 0:
@@ -92,7 +90,7 @@ func (h Hit) Body() []byte {
 // in a 304. The values are shared with the cache and must not be
 // modified.
 func (h Hit) Header(hd http.Header) {
-	h.e.setPlainHit(hd, h.values, h.stamp.view)
+	h.e.setPlainHit(hd, h.c.valuesOf(h.stamp), h.stamp.view)
 	if h.status != int(h.e.status) {
 		withoutBody(hd, h.status)
 	}

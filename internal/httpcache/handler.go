@@ -546,8 +546,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 	if st.hit && st.fwd == "" && st.detail == "" {
 		// A plain hit (xcache is xCacheHit): the values are shared by
 		// the hits of a second.
-		v, s := h.c.plainHit(e, now)
-		e.setPlainHit(hd, v, s.view)
+		s := h.c.stampFor(e, now)
+		e.setPlainHit(hd, h.c.valuesOf(s), s.view)
 	} else {
 		e.header.copyTo(hd, e.header.view())
 		hd["X-Cache"] = xcache

@@ -184,22 +184,26 @@ func (e *entry) hitSeconds(now time.Time) (age, ttl int64) {
 	return int64(max(cur, 0) / time.Second), ttlSeconds(e.ttl - cur)
 }
 
-// plainHit returns the Age and Cache-Status values of a plain hit on e at
-// now, and e's stamp for them, made if need be.
-func (c *Cache) plainHit(e *entry, now time.Time) (*hitValues, *hitStamp) {
+// stampFor returns e's stamp for its plain hits at now, made if need be.
+func (c *Cache) stampFor(e *entry, now time.Time) *hitStamp {
 	cur := e.currentAge(now)
 	age, ttl := int64(max(cur, 0)/time.Second), ttlSeconds(e.ttl-cur)
-	s := e.stamp.Load()
-	if s == nil || s.age != age || s.ttl != ttl {
-		s = c.stamp(e, age, ttl, now)
+	if s := e.stamp.Load(); s != nil && s.age == age && s.ttl == ttl {
+		return s
 	}
+	return c.stamp(e, age, ttl, now)
+}
+
+// valuesOf returns the Age and Cache-Status values of the plain hits that
+// s is for.
+func (c *Cache) valuesOf(s *hitStamp) *hitValues {
 	if s.own != nil {
-		return s.own, s
+		return s.own
 	}
-	if v := c.hits.lookup(age, ttl); v != nil {
-		return v, s
+	if v := c.hits.lookup(s.age, s.ttl); v != nil {
+		return v
 	}
-	return c.hits.put(age, ttl), s
+	return c.hits.put(s.age, s.ttl)
 }
 
 // stamp stamps e for its plain hits at age and ttl, now. When the stamps
