@@ -70,7 +70,7 @@ func (c *Cache) openBodyFile(e *entry) *bodyFile {
 	// holds stays what was checked.
 	b, err := io.ReadAll(f)
 	m, body, derr := decodeFile(b)
-	if err != nil || derr != nil || m.scope != e.sc.name || m.key != e.key || m.responseTime != e.responseTime ||
+	if err != nil || derr != nil || m.scope != e.sc().name || !keyIs(e, m.key) || m.responseTime != e.responseTime ||
 		m.status != int(e.status) || !bytes.Equal(body, e.body) {
 		f.Close()
 		c.bodyFiles.Add(-1)

@@ -111,6 +111,14 @@ type Cache struct {
 	// shared holds the copies of common field values that entries refer
 	// to; the bytes it holds count against the budget besides size.
 	shared *sharedValues
+	// entries and sizeNow are count and size, for readers without mu.
+	entries, sizeNow atomic.Int64
+
+	// hits holds the Age and Cache-Status values of plain hits that
+	// entries share, stamps the entries' hit stamps; the bytes they hold
+	// count against the budget besides size.
+	hits   *hitTable
+	stamps stampRing
 
 	scopesMu sync.Mutex
 	scopes   map[string]*scope
@@ -165,6 +173,7 @@ func Open(cfg Config) (*Cache, error) {
 		scopes:          make(map[string]*scope),
 		collapseTimeout: cfg.CollapseTimeout,
 		shared:          newSharedValues(cfg.MaxBytes),
+		hits:            newHitTable(cfg.MaxBytes),
 	}
 	if c.collapseTimeout <= 0 {
 		c.collapseTimeout = DefaultCollapseTimeout

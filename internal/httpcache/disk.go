@@ -239,6 +239,13 @@ func primaryHash(scope, key string) uint64 {
 	return fnvString(h, key)
 }
 
+// entryPrimaryHash is primaryHash of e's scope and primary key.
+func entryPrimaryHash(e *entry) uint64 {
+	h := fnvString(fnvOffset64, e.sc().name)
+	h = fnvByte(h, 0)
+	return fnvString(fnvString(h, e.pre.s), e.key)
+}
+
 func variantHash(vary []string) uint64 {
 	h := uint64(fnvOffset64)
 	for _, s := range vary {
@@ -265,7 +272,7 @@ func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime64 }
 
 func fileName(e *entry) string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], primaryHash(e.sc.name, e.key))
+	binary.BigEndian.PutUint64(b[:8], entryPrimaryHash(e))
 	binary.BigEndian.PutUint64(b[8:], variantHash(e.vary()))
 	return hex.EncodeToString(b[:])
 }
@@ -543,9 +550,9 @@ func (d *diskTier) write(e *entry) {
 	d.mu.Lock()
 	d.writes--
 	d.mu.Unlock()
-	e.sc.mu.Lock()
-	defer e.sc.mu.Unlock()
-	if e.sc.verdict(e) != valid || e.gen < e.sc.idx.Load().floor {
+	e.sc().mu.Lock()
+	defer e.sc().mu.Unlock()
+	if e.sc().verdict(e) != valid || e.gen < e.sc().idx.Load().floor {
 		return
 	}
 	name := fileName(e)
@@ -577,7 +584,7 @@ func (d *diskTier) write(e *entry) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.add(&diskRecord{name: name, primary: primaryHash(e.sc.name, e.key), scope: e.sc.name, path: e.path(), tags: e.tags(), size: int64(len(b))})
+	d.add(&diskRecord{name: name, primary: entryPrimaryHash(e), scope: e.sc().name, path: e.path(), tags: e.tags(), size: int64(len(b))})
 	d.evict()
 }
 

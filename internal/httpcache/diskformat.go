@@ -60,9 +60,9 @@ type diskMeta struct {
 
 // encodeEntry returns the file of e, written by the cache of epoch.
 func encodeEntry(e *entry, epoch uint64) []byte {
-	m := make([]byte, 0, 512+len(e.key))
-	m = appendString(m, e.sc.name)
-	m = appendString(m, e.key)
+	m := make([]byte, 0, 512+len(e.pre.s)+len(e.key))
+	m = appendString(m, e.sc().name)
+	m = appendString(m, e.fullKey())
 	m = appendString(m, e.path())
 	m = binary.BigEndian.AppendUint64(m, epoch)
 	m = binary.BigEndian.AppendUint64(m, e.gen)

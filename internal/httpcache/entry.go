@@ -3,7 +3,6 @@ package httpcache
 import (
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,11 +14,14 @@ import (
 // entry. newEntry makes one.
 //
 // An entry's strings (its key, header fields, and what it keeps in more)
-// are substrings of one string, which it alone refers to.
+// are substrings of one string, which it alone refers to, but for the key's
+// prefix and values of fields that many entries share.
 type entry struct {
-	key    string // the primary key (see keySpec)
-	sc     *scope
-	gen    uint64 // sc's purge generation when the origin request started
+	// key is the primary key (see keySpec) but for its prefix, which
+	// pre holds, with the scope.
+	key    string
+	pre    *keyPrefix
+	gen    uint64 // the scope's purge generation when the origin request started
 	header fields // as sent to viewers, without X-Cache, Age and Portico's Cache-Status
 	body   []byte
 
@@ -41,9 +43,8 @@ type entry struct {
 	// later holds what few entries come to have once stored; nil until
 	// one does (see lately).
 	later atomic.Pointer[entryLater]
-	// stamp holds the Age and Cache-Status values of a plain hit, rendered
-	// for the last age and ttl served, so that hits in the same second
-	// share them.
+	// stamp is the entry's for the plain hits of a second, if it had one
+	// lately (see Cache.stampFor); nil otherwise.
 	stamp atomic.Pointer[hitStamp]
 
 	// Guarded by Cache.mu: the eviction queue links.
@@ -54,7 +55,7 @@ type entry struct {
 	size   int32  // what the entry counts against the byte budget (see entrySize)
 	status uint16 // the status code
 	queue  uint8  // guarded by Cache.mu: the queue the entry is in
-	flags  uint8  // entryCompressed, entryMustRevalidate
+	flags  uint8  // entryCompressed, entryMustRevalidate, entryCacheStatus
 }
 
 // Flags of an entry.
@@ -64,6 +65,9 @@ const (
 	entryCompressed = 1 << iota
 	// entryMustRevalidate is the storePolicy's mustRevalidate.
 	entryMustRevalidate
+	// entryCacheStatus is set when the stored fields hold Cache-Status
+	// values, which a hit's Cache-Status keeps before Portico's member.
+	entryCacheStatus
 )
 
 // entryMore is what only some entries have, apart so that the others stay
@@ -137,7 +141,7 @@ type response struct {
 // strings, but for the shared copies of values it refers to.
 func newEntry(r *response) *entry {
 	e := &entry{
-		sc:           r.sc,
+		pre:          r.shared.prefix(r.sc, r.key),
 		gen:          r.gen,
 		body:         r.body,
 		responseTime: r.responseTime,
@@ -174,8 +178,9 @@ func newEntry(r *response) *entry {
 	hasMore := m.ownPath || m.validators || len(m.vary) > 0 || len(m.tags) > 0
 
 	// One string holds the key, what goes in more, and the fields.
+	key := r.key[len(e.pre.s):]
 	p := planFields(r.header, r.skip, r.shared)
-	n := len(r.key) + p.textLen()
+	n := len(key) + p.textLen()
 	if hasMore {
 		n += len(m.path) + len(m.etag) + len(m.lastModified)
 		for _, s := range m.vary {
@@ -187,7 +192,7 @@ func newEntry(r *response) *entry {
 	}
 	var b strings.Builder
 	b.Grow(n)
-	b.WriteString(r.key)
+	b.WriteString(key)
 	if hasMore {
 		b.WriteString(m.path)
 		b.WriteString(m.etag)
@@ -201,7 +206,7 @@ func newEntry(r *response) *entry {
 	}
 	p.write(&b)
 	t := substrings{s: b.String()}
-	e.key = t.take(len(r.key))
+	e.key = t.take(len(key))
 	if hasMore {
 		m.path = t.take(len(m.path))
 		m.etag = t.take(len(m.etag))
@@ -212,8 +217,27 @@ func newEntry(r *response) *entry {
 		*e.more = m
 	}
 	e.header = p.fields(t.s[t.off:])
+	if e.header.count("Cache-Status") > 0 {
+		e.flags |= entryCacheStatus
+	}
 	e.size = int32(entrySize(e, len(t.s)))
 	return e
+}
+
+// textLen returns the length of the string that holds e's key, what it
+// keeps in more, and its fields (see newEntry).
+func (e *entry) textLen() int {
+	n := len(e.key) + len(e.header.t)
+	if m := e.more; m != nil {
+		n += len(m.path) + len(m.etag) + len(m.lastModified)
+		for _, s := range m.vary {
+			n += len(s)
+		}
+		for _, s := range m.tags {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // substrings hands out the consecutive substrings of a string.
@@ -297,8 +321,50 @@ func (e *entry) path() string {
 	if e.more != nil && e.more.ownPath {
 		return e.more.path
 	}
-	p, _ := keyPath(e.key)
+	if e.pre.s == "" {
+		p, _ := keyPath(e.key)
+		return p
+	}
+	p, _, _ := keyField(e.key)
 	return p
+}
+
+// sc returns the entry's scope.
+func (e *entry) sc() *scope { return e.pre.sc }
+
+// fullKey returns the entry's primary key, in a new string when it has a
+// prefix.
+func (e *entry) fullKey() string {
+	if e.pre.s == "" {
+		return e.key
+	}
+	return e.pre.s + e.key
+}
+
+// keyIs reports whether key is e's primary key.
+func keyIs[K string | []byte](e *entry, key K) bool {
+	p := e.pre.s
+	return len(key) == len(p)+len(e.key) && string(key[:len(p)]) == p && string(key[len(p):]) == e.key
+}
+
+// sameKey reports whether a and b have the same primary key.
+func sameKey(a, b *entry) bool {
+	if a.pre == b.pre {
+		return a.key == b.key
+	}
+	return concatEqual(a.pre.s, a.key, b.pre.s, b.key)
+}
+
+// concatEqual reports whether a1+a2 == b1+b2.
+func concatEqual(a1, a2, b1, b2 string) bool {
+	if len(a1)+len(a2) != len(b1)+len(b2) {
+		return false
+	}
+	if len(a1) > len(b1) {
+		a1, a2, b1, b2 = b1, b2, a1, a2
+	}
+	n := len(b1) - len(a1)
+	return a1 == b1[:len(a1)] && a2[:n] == b1[len(a1):] && a2[n:] == b2
 }
 
 // vary returns the entry's secondary key (see entryMore.vary).
@@ -331,36 +397,6 @@ func (e *entry) lastModified() string {
 		return e.more.lastModified
 	}
 	return e.header.get("Last-Modified")
-}
-
-// hitStamp is the Age and Cache-Status field values of a plain hit on an
-// entry at one age and remaining freshness, in whole seconds.
-type hitStamp struct {
-	age, ttl    int64
-	ageValue    []string
-	statusValue []string
-	// rendered is what a server made of the hit's response head (see
-	// Hit.Rendered).
-	rendered atomic.Value
-}
-
-// stampFor returns the Age and Cache-Status values of a plain hit on e at
-// now, reusing the last ones when they still apply.
-func (e *entry) stampFor(now time.Time) *hitStamp {
-	cur := e.currentAge(now)
-	age, ttl := int64(max(cur, 0)/time.Second), ttlSeconds(e.ttl-cur)
-	if s := e.stamp.Load(); s != nil && s.age == age && s.ttl == ttl {
-		return s
-	}
-	st := cacheStatus{hit: true, hasTTL: true, ttl: time.Duration(ttl) * time.Second}
-	s := &hitStamp{
-		age:         age,
-		ttl:         ttl,
-		ageValue:    []string{strconv.FormatInt(age, 10)},
-		statusValue: withCacheStatus(e.header.values("Cache-Status"), st.String()),
-	}
-	e.stamp.Store(s)
-	return s
 }
 
 // currentAge is the entry's age at now (RFC 9111 §4.2.3).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestNewEntry checks that an entry gives back what it was made of, and
@@ -63,7 +64,7 @@ func TestNewEntry(t *testing.T) {
 			if got := e.header.header(); !maps.EqualFunc(got, want, slices.Equal) {
 				t.Errorf("header = %v, want %v", got, want)
 			}
-			if e.key != r.key || e.path() != r.path || e.sc != sc || e.gen != 7 || int(e.status) != r.status ||
+			if e.fullKey() != r.key || e.path() != r.path || e.sc() != sc || e.gen != 7 || int(e.status) != r.status ||
 				string(e.body) != "body" || e.responseTime != 1e18 || e.age != 3*time.Second ||
 				e.policy() != r.policy || !e.compressed() {
 				t.Errorf("entry %+v, want %+v", e, r)
@@ -90,6 +91,14 @@ func TestNewEntry(t *testing.T) {
 			}
 			if e.size < int32(len(r.key)+len(r.body)) {
 				t.Errorf("size %d, less than the key and body", e.size)
+			}
+			// The key starts the one string, the fields end it.
+			if e.key != "" && e.header.t != "" {
+				keyStart := uintptr(unsafe.Pointer(unsafe.StringData(e.key)))
+				fieldsEnd := uintptr(unsafe.Pointer(unsafe.StringData(e.header.t))) + uintptr(len(e.header.t))
+				if got := int(fieldsEnd - keyStart); got != e.textLen() {
+					t.Errorf("textLen %d, the string is %d bytes long", e.textLen(), got)
+				}
 			}
 		})
 	}
@@ -179,4 +188,83 @@ func TestHashCollision(t *testing.T) {
 		t.Error("removing a dropped the other key's entry")
 	}
 	sh.mu.RUnlock()
+}
+
+// TestKeyPrefixShared checks that the entries of a host share their key's
+// prefix from the second on, and that an entry with a prefix and one
+// without have the same primary key, hash, path and place in the index.
+func TestKeyPrefixShared(t *testing.T) {
+	c := New(1<<20, nil)
+	sc := c.scope("E1")
+	spec := newKeySpec("E1", ptr(legacyPolicy(defaults())))
+	key := func(target string) string {
+		return string(spec.appendKey(nil, httptest.NewRequest("GET", target, nil), classGet))
+	}
+	entryFor := func(target, path string) *entry {
+		return newEntry(&response{key: key(target), sc: sc, path: path, status: 200, shared: c.shared,
+			policy: storePolicy{ttl: time.Minute}, responseTime: time.Now().UnixNano()})
+	}
+	first, second := entryFor("https://a.example/x", "/x"), entryFor("https://a.example/y", "/y")
+	if first.pre != sc.whole || second.pre == sc.whole || second.pre.s != key("https://a.example/")[:keyPrefixLen(key("https://a.example/"))] {
+		t.Fatalf("prefixes %q and %q, want none, then the host's", first.pre.s, second.pre.s)
+	}
+	if c.shared.bytes() == 0 {
+		t.Error("the shared prefix counts no bytes")
+	}
+	again := entryFor("https://a.example/x", "/x") // first's key, with the prefix
+	for _, tt := range []struct {
+		e      *entry
+		target string
+	}{{first, "https://a.example/x"}, {second, "https://a.example/y"}, {again, "https://a.example/x"}} {
+		k := key(tt.target)
+		if tt.e.fullKey() != k || !keyIs(tt.e, k) || !keyIs(tt.e, []byte(k)) || keyIs(tt.e, k+"x") || keyIs(tt.e, k[1:]) {
+			t.Errorf("%s: key %q", tt.target, tt.e.fullKey())
+		}
+		if c.entryHash(tt.e) != c.hashKey(k) {
+			t.Errorf("%s: entryHash differs from the key's hash", tt.target)
+		}
+		if tt.e.path() != tt.target[len("https://a.example"):] || tt.e.sc() != sc {
+			t.Errorf("%s: path %q, scope %v", tt.target, tt.e.path(), tt.e.sc())
+		}
+	}
+	if !sameKey(first, again) || sameKey(first, second) || sameKey(second, again) {
+		t.Error("sameKey is wrong")
+	}
+	// The entry with the prefix replaces the one without.
+	c.store(first)
+	c.store(again)
+	r := httptest.NewRequest("GET", "https://a.example/x", nil)
+	if e, _ := c.lookupString(key("https://a.example/x"), r); e != again || c.Len() != 1 {
+		t.Errorf("found %p (of %d entries), want the later entry %p", e, c.Len(), again)
+	}
+	// A key that appendKey did not make, or no shared values: no prefix.
+	for _, r := range []response{{key: "k\x00ey", sc: sc, shared: c.shared}, {key: key("https://a.example/z"), sc: sc}} {
+		if e := newEntry(&r); e.pre != sc.whole || e.fullKey() != r.key {
+			t.Errorf("%q: prefix %q", r.key, e.pre.s)
+		}
+	}
+}
+
+func TestConcatEqual(t *testing.T) {
+	tests := []struct {
+		a1, a2, b1, b2 string
+		want           bool
+	}{
+		{"", "", "", "", true},
+		{"ab", "cd", "a", "bcd", true},
+		{"a", "bcd", "abc", "d", true},
+		{"abcd", "", "", "abcd", true},
+		{"ab", "cd", "ab", "ce", false},
+		{"ab", "cd", "abc", "", false},
+		{"xb", "cd", "a", "bcd", false},
+		{"a", "bcx", "ab", "cd", false},
+	}
+	for _, tt := range tests {
+		if got := concatEqual(tt.a1, tt.a2, tt.b1, tt.b2); got != tt.want {
+			t.Errorf("concatEqual(%q, %q, %q, %q) = %v, want %v", tt.a1, tt.a2, tt.b1, tt.b2, got, tt.want)
+		}
+		if got := concatEqual(tt.b1, tt.b2, tt.a1, tt.a2); got != tt.want {
+			t.Errorf("concatEqual(%q, %q, %q, %q) = %v, want %v", tt.b1, tt.b2, tt.a1, tt.a2, got, tt.want)
+		}
+	}
 }

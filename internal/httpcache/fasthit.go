@@ -52,7 +52,7 @@ func FreshHit(h http.Handler, r *http.Request) (Hit, bool) {
 	if e == nil || soft || !e.fresh(now) {
 		return Hit{}, false
 	}
-	hit := Hit{c: ch.c, e: e, stamp: e.stampFor(now), status: int(e.status)}
+	hit := Hit{c: ch.c, e: e, stamp: ch.c.stampFor(e, now), status: int(e.status)}
 	if e.status == http.StatusOK && ch.conditionals && isConditional(r) {
 		switch preconditions(r, e.etag(), e.lastModified(), e.header.get("Date")) {
 		case 0:
@@ -90,24 +90,25 @@ func (h Hit) Body() []byte {
 // in a 304. The values are shared with the cache and must not be
 // modified.
 func (h Hit) Header(hd http.Header) {
-	h.e.setPlainHit(hd, h.stamp)
+	h.e.setPlainHit(hd, h.c.valuesOf(h.stamp), h.stamp.view)
 	if h.status != int(h.e.status) {
 		withoutBody(hd, h.status)
 	}
 }
 
 // setPlainHit sets the header fields of a plain hit on e with the Age and
-// Cache-Status of s.
-func (e *entry) setPlainHit(hd http.Header, s *hitStamp) {
-	e.header.copyTo(hd)
+// Cache-Status values v, and the field values of view (see fields.view).
+func (e *entry) setPlainHit(hd http.Header, v *hitValues, view []string) {
+	e.header.copyTo(hd, view)
 	hd["X-Cache"] = xCacheHit
-	hd["Age"], hd["Cache-Status"] = s.ageValue, s.statusValue
+	hd["Age"], hd["Cache-Status"] = v.ageValue, v.statusValue
 }
 
 // Rendered returns the value last stored with SetRendered for this hit's
 // entry while its Age and Cache-Status stay the same (for up to a second),
 // or nil. A server keeps its wire form of the response head there, so that
-// the hits of a second share it.
+// the hits of a second share it. The cache lets the value go about a
+// second after the last hit that could use it (see stampRing).
 func (h Hit) Rendered() any { return h.stamp.rendered.Load() }
 
 // SetRendered stores v for Rendered. Every value stored must be of the

@@ -78,19 +78,76 @@ func TestFields(t *testing.T) {
 			if got := f.header(); !maps.EqualFunc(got, want, slices.Equal) {
 				t.Errorf("header() = %v, want %v", got, want)
 			}
+			hd := http.Header{}
+			f.copyTo(hd, f.view())
+			for name, v := range hd {
+				if !slices.Equal(v, want[name]) || cap(v) != len(v) {
+					t.Errorf("copyTo: %q = %q (cap %d), want %q", name, v, cap(v), want[name])
+				}
+			}
 		})
 	}
 }
 
+// TestFieldsShared checks fields that refer to shared copies of values,
+// among values they hold, whatever the width of the table's numbers.
+func TestFieldsShared(t *testing.T) {
+	sv := newSharedValues(1 << 30)
+	share := func(v string) {
+		for range 2 {
+			sv.get(v)
+		}
+	}
+	// Indices past what a one-byte table holds.
+	for i := range 200 {
+		share("text/x-" + strconv.Itoa(i))
+	}
+	share("public, max-age=60")
+	tests := []http.Header{
+		{"Content-Type": {"text/x-3"}, "Cache-Control": {"public, max-age=60"}, "Etag": {`"a"`}, "Date": {"d"}},
+		{"Content-Type": {"text/x-199"}, "Etag": {`"a"`}},
+		{"Vary": {"Origin"}, "Content-Type": {"text/x-1", "unshared", "text/x-2"}, "X-A": {"", "b"}},
+		{"Content-Type": {"text/x-5"}, "X-Long": {strings.Repeat("l", 300)}},
+	}
+	for _, hd := range tests {
+		p := planFields(hd, nil, sv)
+		var b strings.Builder
+		p.write(&b)
+		if b.Len() != p.textLen() {
+			t.Fatalf("%v: wrote %d bytes, planned %d", hd, b.Len(), p.textLen())
+		}
+		f := p.fields(b.String())
+		if f.sv == nil {
+			t.Fatalf("%v: no shared value", hd)
+		}
+		if got := f.header(); !maps.EqualFunc(got, hd, slices.Equal) {
+			t.Errorf("header() = %v, want %v", got, hd)
+		}
+		for name, v := range hd {
+			if got := f.values(name); !slices.Equal(got, v) {
+				t.Errorf("values(%q) = %q, want %q", name, got, v)
+			}
+			if got := f.get(name); got != v[0] {
+				t.Errorf("get(%q) = %q, want %q", name, got, v[0])
+			}
+		}
+		if ct := f.get("Content-Type"); !unsafeSameData(ct, sv.at(sv.m[ct])) {
+			t.Errorf("%v: Content-Type %q is not the shared copy", hd, ct)
+		}
+	}
+}
+
 // TestFieldsAppendCopies checks that appending to the values of a served
-// field leaves the stored fields alone.
+// field leaves the view they come from alone.
 func TestFieldsAppendCopies(t *testing.T) {
 	f := newFields(http.Header{"A": {"1"}, "B": {"2"}}, nil)
-	hd := f.header()
+	view := f.view()
+	hd := http.Header{}
+	f.copyTo(hd, view)
 	hd["A"] = append(hd["A"], "x")
 	hd.Add("A", "y")
-	if got := f.values("B"); !slices.Equal(got, []string{"2"}) {
-		t.Errorf("after appends, B = %q, want [2]", got)
+	if !slices.Equal(view, []string{"1", "2"}) {
+		t.Errorf("after appends, the view holds %q, want [1 2]", view)
 	}
 }
 
@@ -119,11 +176,20 @@ func BenchmarkFieldsCopyTo(b *testing.B) {
 		"Server":         {"nginx"},
 	}, nil)
 	hd := http.Header{}
+	view := f.view()
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(hd)
-		f.copyTo(hd)
+		f.copyTo(hd, view)
 	}
+}
+
+// fieldsWith returns the compact form of hd, referring to the copies of sv.
+func fieldsWith(hd http.Header, sv *sharedValues) fields {
+	p := planFields(hd, nil, sv)
+	var b strings.Builder
+	p.write(&b)
+	return p.fields(b.String())
 }
 
 // unsafeSameData reports whether a and b start at the same byte in memory.
@@ -155,6 +221,7 @@ func FuzzFields(f *testing.F) {
 	f.Add("Content-Type:text/html\nEtag:\"x\"\nVary:Origin\nVary:Accept-Encoding\nX-Empty")
 	f.Add(":\n:\n\x00:\xff")
 	f.Add("Date:" + strings.Repeat("d", 300) + "\n" + strings.Repeat("N", 260) + ":v")
+	f.Add("Content-Type:a\nContent-Type:b\nEtag:e\nServer:s\nVary:" + strings.Repeat("v", 200))
 	f.Fuzz(func(t *testing.T, in string) {
 		hd := http.Header{}
 		for line := range strings.SplitSeq(in, "\n") {
@@ -165,14 +232,23 @@ func FuzzFields(f *testing.F) {
 			}
 			hd[name] = append(hd[name], value)
 		}
-		fs := newFields(hd, nil)
-		got := fs.header()
-		if !maps.EqualFunc(got, hd, slices.Equal) || fs.len() != len(hd) {
-			t.Fatalf("fields of %q give back %q", hd, got)
+		// Held, then shared where the names are those of shared values.
+		sv := newSharedValues(1 << 30)
+		for _, v := range hd {
+			for _, s := range v {
+				sv.get(s)
+				sv.get(s)
+			}
 		}
-		for name, v := range hd {
-			if !slices.Equal(fs.values(name), v) {
-				t.Fatalf("values(%q) = %q, want %q", name, fs.values(name), v)
+		for _, fs := range []fields{newFields(hd, nil), fieldsWith(hd, sv)} {
+			got := fs.header()
+			if !maps.EqualFunc(got, hd, slices.Equal) || fs.len() != len(hd) {
+				t.Fatalf("fields of %q give back %q", hd, got)
+			}
+			for name, v := range hd {
+				if !slices.Equal(fs.values(name), v) || fs.count(name) != len(v) {
+					t.Fatalf("values(%q) = %q, want %q", name, fs.values(name), v)
+				}
 			}
 		}
 	})

@@ -546,9 +546,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *entry, now ti
 	if st.hit && st.fwd == "" && st.detail == "" {
 		// A plain hit (xcache is xCacheHit): the values are shared by
 		// the hits of a second.
-		e.setPlainHit(hd, e.stampFor(now))
+		s := h.c.stampFor(e, now)
+		e.setPlainHit(hd, h.c.valuesOf(s), s.view)
 	} else {
-		e.header.copyTo(hd)
+		e.header.copyTo(hd, e.header.view())
 		hd["X-Cache"] = xcache
 		hd["Age"] = []string{strconv.FormatInt(int64(max(e.currentAge(now), 0)/time.Second), 10)}
 		hd["Cache-Status"] = withCacheStatus(e.header.values("Cache-Status"), st.String())
@@ -635,8 +636,8 @@ func (h *handler) refresh(w http.ResponseWriter, x *exchange, cw *captureWriter)
 		tags = parseTags(v)
 	}
 	e := newEntry(&response{
-		key:          old.key,
-		sc:           old.sc,
+		key:          old.fullKey(),
+		sc:           old.sc(),
 		path:         old.path(),
 		gen:          x.gen,
 		vary:         old.vary(),

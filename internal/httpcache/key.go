@@ -194,3 +194,25 @@ func endField(dst []byte, mark int) []byte {
 	binary.BigEndian.PutUint32(dst[mark:], uint32(len(dst)-mark-4))
 	return dst
 }
+
+// keyPrefix is the start of the keys of a scope's requests for one host
+// with one method class: the scope, the class and the host (see
+// keySpec.appendKey), which many entries share (see sharedValues.prefix).
+// An entry holds the rest of its key.
+type keyPrefix struct {
+	sc *scope
+	s  string
+}
+
+// keyPrefixLen returns the length of key's prefix (see keyPrefix), or 0
+// for a key that keySpec.appendKey did not make.
+func keyPrefixLen(key string) int {
+	_, rest, ok := keyField(key) // the scope
+	if !ok || rest == "" {
+		return 0
+	}
+	if _, rest, ok = keyField(rest[1:]); !ok { // the method class, the host
+		return 0
+	}
+	return len(key) - len(rest)
+}

@@ -163,7 +163,7 @@ func (c *Cache) Peek(scope string, b *portico.CacheBehavior, pol portico.Resolve
 	sh := c.shard(hash)
 	sh.mu.RLock()
 	for v := sh.m[hash]; v != nil; v = v.nextVariant {
-		if v.key != key {
+		if !keyIs(v, key) {
 			continue // another key of the same hash
 		}
 		vv := h.sc.verdict(v)

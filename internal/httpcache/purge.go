@@ -33,6 +33,9 @@ func (g *gens) raise(kind int, gen uint64) { g[kind] = max(g[kind], gen) }
 // scope is the cache state of one distribution.
 type scope struct {
 	name string
+	// whole is the empty key prefix of the scope's entries that hold
+	// their whole key.
+	whole *keyPrefix
 	// gen is the scope's purge generation: purges increment it.
 	gen atomic.Uint64
 	mu  sync.Mutex // serialises purges
@@ -55,6 +58,7 @@ var emptyIndex = &purgeIndex{}
 
 func newScope(name string) *scope {
 	sc := &scope{name: name}
+	sc.whole = &keyPrefix{sc: sc}
 	sc.idx.Store(emptyIndex)
 	return sc
 }
@@ -261,7 +265,7 @@ func (c *Cache) compact(sc *scope, ix *purgeIndex) {
 		sh.mu.RLock()
 		for _, head := range sh.m {
 			for e := head; e != nil; e = e.nextVariant {
-				if e.sc != sc {
+				if e.sc() != sc {
 					continue
 				}
 				switch sc.verdict(e) {

@@ -69,8 +69,8 @@ func TestSharedValuesConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 500 {
 				v := "value-" + strconv.Itoa((i+g)%50)
-				if c, ok := sv.get(v); ok && c != v {
-					t.Errorf("get(%q) = %q", v, c)
+				if i, ok := sv.get(v); ok && sv.at(i) != v {
+					t.Errorf("get(%q): %q", v, sv.at(i))
 				}
 			}
 		})

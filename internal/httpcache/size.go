@@ -8,11 +8,12 @@ import (
 // Accounting. An entry counts against the byte budget what it takes in
 // memory as the runtime allocates it (every allocation rounded up to its
 // size class), plus its share of the structures that find and evict it,
-// plus the Age and Cache-Status values that its hits share and what it may
-// come to have later (entryLater). The count
-// must not be less than what the cache really takes, or the cache
-// overshoots its budget; BenchmarkMemoryPerObject and TestAccountingCovers
-// compare the two.
+// plus what it may come to have later (entryLater). What entries share
+// (the copies of field values and key prefixes, the hit values) counts
+// once, and the hit stamps (which few entries of a large cache have at
+// once) as they come and go. The count must not be less than what the
+// cache really takes, or the cache overshoots its budget;
+// BenchmarkMemoryPerObject and TestAccountingCovers compare the two.
 
 // sizeClasses are the runtime's size classes for small objects (Go's
 // internal/runtime/gc/sizeclasses.go); larger objects take whole pages.
@@ -57,14 +58,8 @@ const (
 	// its slice (which grows to twice its length, and keeps up to as many
 	// forgotten hashes again before it is compacted) and in its set.
 	ghostBytes = 4*4 + (4+1)*16/7
-	// stampBytes bounds a hit's Age and Cache-Status values (hitStamp),
-	// made on an entry's first hit and replaced each second: the stamp,
-	// the Age slice, and the two values (an Age of up to 10 digits and a
-	// Cache-Status of "portico; hit; ttl=" and up to 10 more). The
-	// Cache-Status slice holds the origin's values too: see entrySize.
-	stampBytes = int(unsafe.Sizeof(hitStamp{})) + 16 + 16 + 32
 	// fixedBytes is all of an entry's fixed costs.
-	fixedBytes = indexSlotBytes + ghostBytes + stampBytes
+	fixedBytes = indexSlotBytes + ghostBytes
 )
 
 // entrySize is what e counts against the byte budget, when the string its
@@ -73,9 +68,7 @@ func entrySize(e *entry, textLen int) int64 {
 	str := int(unsafe.Sizeof(""))
 	n := allocSize(int(unsafe.Sizeof(entry{})), true) +
 		allocSize(textLen, false) +
-		allocSize(str*cap(e.header.s), true) +
 		allocSize(cap(e.body), false) +
-		allocSize(str*(1+len(e.header.values("Cache-Status"))), true) +
 		allocSize(int(unsafe.Sizeof(entryLater{})), true) +
 		fixedBytes
 	if m := e.more; m != nil {

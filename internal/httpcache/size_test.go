@@ -45,9 +45,10 @@ func TestAllocSize(t *testing.T) {
 }
 
 // TestAccountingCovers stores responses of several shapes through the
-// handler in a cache whose budget holds just that many, then hits each
-// once, then makes as many misses again, and checks that what the cache
-// counts against its budget is at least the heap it takes.
+// handler in a cache whose budget holds just that many and their hit
+// stamps, then hits each once, then once more through FreshHit, then
+// makes as many misses again, and checks that what the cache counts
+// against its budget is at least the heap it takes.
 func TestAccountingCovers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes what the heap holds")
@@ -106,20 +107,29 @@ func TestAccountingCovers(t *testing.T) {
 				targets[i] = fmt.Sprintf("https://static.example.com/assets/%08d.js?%s", i, tt.query)
 			}
 			w := &benchWriter{h: http.Header{}}
-			serve := func(h http.Handler, target string) {
+			request := func(target string) *http.Request {
 				r := httptest.NewRequest("GET", target, nil)
 				r.Header["Accept-Encoding"] = []string{"gzip, br"}
 				r.Header["Origin"] = []string{"https://www.example.com"}
-				clear(w.h)
-				h.ServeHTTP(w, r)
+				return r
 			}
-			// A budget for n responses: they all count the same.
+			serve := func(h http.Handler, target string) {
+				clear(w.h)
+				h.ServeHTTP(w, request(target))
+			}
+			// A budget for n responses and their hit stamps: they all
+			// count the same.
 			one := New(1<<40, nil)
+			serve(legacyHandler(one, testScope, tt.behaviour, origin), targets[0])
 			serve(legacyHandler(one, testScope, tt.behaviour, origin), targets[0])
 			if compressed := tt.behaviour.Compress != nil; (w.h.Get("Content-Encoding") != "") != compressed {
 				t.Fatalf("Content-Encoding %q, want compression %v", w.h.Get("Content-Encoding"), compressed)
 			}
 			c := New(n*one.Size(), nil)
+			// One second throughout: every entry keeps the hit stamp
+			// its hit makes, as when they are all hit in a second.
+			start := time.Now()
+			c.now = func() time.Time { return start }
 			h := legacyHandler(c, testScope, tt.behaviour, origin)
 
 			var before, after runtime.MemStats
@@ -153,6 +163,16 @@ func TestAccountingCovers(t *testing.T) {
 				}
 			}
 			check("hit")
+			if got := c.stamps.len(); got != n {
+				t.Fatalf("%d hit stamps, want %d", got, n)
+			}
+			// Hits as a server that writes them itself finds them.
+			for _, target := range targets[:n] {
+				if _, ok := FreshHit(h, request(target)); !ok {
+					t.Fatalf("%s: FreshHit found no hit", target)
+				}
+			}
+			check("fresh hit")
 			// As many misses again, evicting as many: their hashes fill
 			// the ghost queue.
 			for _, target := range targets[n:] {

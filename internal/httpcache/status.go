@@ -73,7 +73,11 @@ type cacheStatus struct {
 // String renders the member, e.g. "portico; hit; ttl=42" or
 // "portico; fwd=uri-miss; stored".
 func (s *cacheStatus) String() string {
-	b := make([]byte, 0, 64)
+	return string(s.appendTo(make([]byte, 0, 64)))
+}
+
+// appendTo appends the member to b.
+func (s *cacheStatus) appendTo(b []byte) []byte {
 	b = append(b, cacheName...)
 	if s.hit {
 		b = append(b, "; hit"...)
@@ -103,7 +107,7 @@ func (s *cacheStatus) String() string {
 		b = append(b, "; detail="...)
 		b = append(b, s.detail...)
 	}
-	return string(b)
+	return b
 }
 
 // ttlSeconds rounds a remaining freshness lifetime down to whole seconds,

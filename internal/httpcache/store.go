@@ -130,6 +130,15 @@ func (c *Cache) shard(hash uint64) *shard { return &c.shards[hash%numShards] }
 
 func (c *Cache) hashKey(key string) uint64 { return maphash.String(c.seed, key) }
 
+// entryHash returns the hash of e's primary key, as hashKey does.
+func (c *Cache) entryHash(e *entry) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(e.pre.s)
+	h.WriteString(e.key)
+	return h.Sum64()
+}
+
 // lookup returns the newest variant stored under key that r selects (see
 // entry.selectedBy), and whether any variant is stored under key. It counts
 // a hit on the variant for eviction. It does not allocate.
@@ -156,7 +165,7 @@ func (c *Cache) lookupString(key string, r *http.Request) (e *entry, found bool)
 // counting a hit on it, and whether any variant of key is there.
 func pick[K string | []byte](head *entry, key K, r *http.Request) (e *entry, found bool) {
 	for v := head; v != nil; v = v.nextVariant {
-		if v.key != string(key) {
+		if !keyIs(v, key) {
 			continue
 		}
 		found = true
@@ -180,20 +189,20 @@ func (c *Cache) store(e *entry) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !e.sc.storable(e) {
+	if !e.sc().storable(e) {
 		return false
 	}
 	var buf [4]*entry
 	dropped := buf[:0]
 	var replaced *entry
-	hash := c.hashKey(e.key)
+	hash := c.entryHash(e)
 	sh := c.shard(hash)
 	sh.mu.Lock()
 	last, n := e, 1
 	for v := sh.m[hash]; v != nil; {
 		next := v.nextVariant
 		switch {
-		case v.key != e.key:
+		case !sameKey(v, e):
 			// Another key of the same hash.
 			last.nextVariant = v
 			last = v
@@ -227,6 +236,7 @@ func (c *Cache) store(e *entry) bool {
 	}
 	c.enqueue(e, q)
 	c.evict()
+	c.stamps.sweep(c.now(), int64(c.count))
 	return true
 }
 
@@ -258,7 +268,7 @@ func (c *Cache) removeLocked(e *entry) {
 	if e.queue == queueNone {
 		return
 	}
-	hash := c.hashKey(e.key)
+	hash := c.entryHash(e)
 	sh := c.shard(hash)
 	sh.mu.Lock()
 	if head := sh.m[hash]; head == e {
@@ -287,6 +297,8 @@ func (c *Cache) enqueue(e *entry, q *fifo) {
 	q.push(e)
 	c.size += int64(e.size)
 	c.count++
+	c.entries.Store(int64(c.count))
+	c.sizeNow.Store(c.size)
 }
 
 // dequeue takes e out of its queue. c.mu is held.
@@ -302,11 +314,24 @@ func (c *Cache) dequeue(e *entry) {
 	e.queue = queueNone
 	c.size -= int64(e.size)
 	c.count--
+	c.entries.Store(int64(c.count))
+	c.sizeNow.Store(c.size)
+	c.stamps.remove(e, int64(c.count))
 }
+
+// shares returns the bytes that count against the budget besides the
+// entries: the copies of field values and the hit values they share, and
+// their hit stamps.
+func (c *Cache) shares() int64 {
+	return c.shared.bytes() + c.hits.bytes() + c.stamps.bytes()
+}
+
+// over reports whether the cache is over its budget. It takes no lock.
+func (c *Cache) over() bool { return c.sizeNow.Load()+c.shares() > c.maxBytes }
 
 // evict removes entries until the cache fits its budget. c.mu is held.
 func (c *Cache) evict() {
-	for c.size+c.shared.bytes() > c.maxBytes && c.count > 0 {
+	for c.size+c.shares() > c.maxBytes && c.count > 0 {
 		if c.small.bytes > c.maxBytes/smallShare || c.main.n == 0 {
 			c.evictSmall()
 		} else {
@@ -322,7 +347,7 @@ func (c *Cache) evictSmall() {
 	if t == nil {
 		return
 	}
-	if t.freq.Load() >= promoteFreq && t.sc.verdict(t) != purged {
+	if t.freq.Load() >= promoteFreq && t.sc().verdict(t) != purged {
 		c.small.unlink(t)
 		t.freq.Store(0)
 		t.queue = queueMain
@@ -330,14 +355,14 @@ func (c *Cache) evictSmall() {
 		return
 	}
 	c.removeLocked(t)
-	c.ghost.add(c.hashKey(t.key), c.count)
+	c.ghost.add(c.entryHash(t), c.count)
 }
 
 // evictMain considers the tail of the main queue: reinserted with one hit
 // less if it was hit, else evicted.
 func (c *Cache) evictMain() {
 	t := c.main.tail()
-	if f := t.freq.Load(); f > 0 && t.sc.verdict(t) != purged {
+	if f := t.freq.Load(); f > 0 && t.sc().verdict(t) != purged {
 		t.freq.Store(f - 1)
 		c.main.unlink(t)
 		c.main.push(t)
@@ -355,11 +380,12 @@ func (c *Cache) Len() int {
 }
 
 // Size returns the bytes the stored responses count against the budget,
-// with the copies of field values they share.
+// with the copies of field values and the hit values they share, and
+// their hit stamps.
 func (c *Cache) Size() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.size + c.shared.bytes()
+	return c.size + c.shares()
 }
 
 // scope returns the state of the named scope, creating it.
