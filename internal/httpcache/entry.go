@@ -344,7 +344,10 @@ func (e *entry) fullKey() string {
 // keyIs reports whether key is e's primary key.
 func keyIs[K string | []byte](e *entry, key K) bool {
 	p := e.pre.s
-	return len(key) == len(p)+len(e.key) && string(key[:len(p)]) == p && string(key[len(p):]) == e.key
+	if p == "" {
+		return string(key) == e.key
+	}
+	return len(key) == len(p)+len(e.key) && string(key[len(p):]) == e.key && string(key[:len(p)]) == p
 }
 
 // sameKey reports whether a and b have the same primary key.
