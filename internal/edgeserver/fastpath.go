@@ -120,6 +120,7 @@ const (
 // except for stop.
 type fastConn struct {
 	f    *fastPath
+	run  runBudget
 	conn net.Conn // what net/http gets at handover: g, or g over TLS
 	g    *guardConn
 	// w is where responses are written: the *net.TCPConn under the
@@ -224,12 +225,15 @@ func (c *fastConn) serve() (handover bool) {
 		g.out = g.ok
 		g.compact()
 		g.advance()
-		// Let the other connections' goroutines run before this one
-		// reads its next request: a client that sends it at once would
-		// otherwise be served again and again while requests that came
-		// before it wait (up to the scheduler's 10 ms time slice), as
-		// an event loop serving each ready connection in turn does not.
-		runtime.Gosched()
+		if c.run.long() {
+			// This viewer's requests have come back to back for a
+			// while (pipelined, or sent as fast as they are answered):
+			// let the other connections' goroutines run, as an event
+			// loop serving each ready connection in turn would, rather
+			// than until the scheduler's 10 ms time slice ends.
+			runtime.Gosched()
+			c.run.yielded()
+		}
 	}
 }
 
@@ -315,6 +319,7 @@ func (c *fastConn) setIdle() {
 func (c *fastConn) serveHead(head []byte) fastResult {
 	p := c.f.p
 	start := time.Now()
+	c.run.started(start)
 	r, closeAfter, ok := c.parse(head)
 	if !ok {
 		return fastDeclined
@@ -380,6 +385,7 @@ func (c *fastConn) serveHead(head []byte) fastResult {
 		c.f.outs.Put(bp)
 	}
 	end := time.Now()
+	c.run.ended(end)
 	if p.access != nil {
 		l := accessLine{at: end, id: c.str(id), proto: r.Proto, method: r.Method, host: r.Host,
 			path: r.URL.EscapedPath(), status: rh.status, dur: end.Sub(start), cache: rh.xCache}
@@ -812,3 +818,42 @@ func (fc *fastConns) stop(mode int32) {
 		c.g.abortRead()
 	}
 }
+
+// A runBudget tells when a connection's goroutine has served requests
+// back to back, without waiting for one, for long enough to yield.
+//
+// Yielding after every response instead (runtime.Gosched) puts the
+// goroutine on the global run queue, behind which it waits while the
+// goroutines that the network poller readies run from the local one:
+// under load that made the 99th percentile 5–8 ms against a median of
+// 0.6 ms. A goroutine that waits for its next request gives way anyway.
+type runBudget struct {
+	from time.Time // when the current run of requests began
+	last time.Time // when the last response was written
+}
+
+const (
+	// runGap is a pause between one response and the next request's
+	// start that counts as a wait: far longer than parsing a buffered
+	// head, far shorter than a round trip through the poller.
+	runGap = 20 * time.Microsecond
+	// maxRun is how long a goroutine serves back to back before it
+	// yields: ~100 hits of 1 KiB.
+	maxRun = time.Millisecond
+)
+
+// started records that a request's handling starts at now.
+func (b *runBudget) started(now time.Time) {
+	if now.Sub(b.last) > runGap {
+		b.from = now
+	}
+}
+
+// ended records that a response was written at now.
+func (b *runBudget) ended(now time.Time) { b.last = now }
+
+// long reports whether the current run has lasted maxRun.
+func (b *runBudget) long() bool { return b.last.Sub(b.from) >= maxRun }
+
+// yielded starts a new run.
+func (b *runBudget) yielded() { b.from = b.last }

@@ -796,3 +796,36 @@ func TestFastPathShutdown(t *testing.T) {
 		t.Errorf("the idle connection after Shutdown: %v, want EOF", err)
 	}
 }
+
+// TestRunBudget checks when a connection's goroutine yields: after
+// serving back to back for maxRun, not when it waited for its requests.
+func TestRunBudget(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	serve := func(b *runBudget, start time.Time, took time.Duration) bool {
+		b.started(start)
+		b.ended(start.Add(took))
+		return b.long()
+	}
+	var b runBudget
+	// Back to back (pipelined): yields once maxRun has passed, then runs
+	// a whole maxRun again before the next yield.
+	now, yields := t0, 0
+	for range 500 {
+		if serve(&b, now, 10*time.Microsecond) {
+			yields++
+			b.yielded()
+		}
+		now = now.Add(10*time.Microsecond + time.Microsecond)
+	}
+	if want := int(500 * 11 * time.Microsecond / maxRun); yields < want-1 || yields > want {
+		t.Errorf("back to back: %d yields over %v, want about %d", yields, now.Sub(t0), want)
+	}
+	// Waiting for each request (a round trip through the poller): never.
+	b = runBudget{}
+	for range 500 {
+		if serve(&b, now, 10*time.Microsecond) {
+			t.Fatalf("yielded at %v though every request was waited for", now.Sub(t0))
+		}
+		now = now.Add(10*time.Microsecond + runGap + time.Microsecond)
+	}
+}
