@@ -3,22 +3,17 @@ package origin
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/portico-edge/portico"
+	"github.com/portico-edge/portico/internal/testpki"
 )
 
 // cannedOrigin is a TLS origin on loopback that answers every request
@@ -97,35 +92,12 @@ func (o *cannedOrigin) accepted() int {
 	return o.conns
 }
 
-// selfSigned returns a certificate for name, and a pool that trusts it.
+// selfSigned returns a certificate for name, issued by a CA of its own,
+// and a pool that trusts that CA.
 func selfSigned(tb testing.TB, name string) (tls.Certificate, *x509.CertPool) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		DNSNames:              []string{name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	ca := testpki.NewCA(tb, "origin test CA")
+	return *ca.Issue(tb, []string{name}).TLSCertificate(tb), ca.Pool()
 }
 
 // cannedResponse is a 200 with a body of n bytes and the fields a typical
