@@ -31,12 +31,43 @@ type cannedOrigin struct {
 // the test ends.
 func newCannedOrigin(tb testing.TB, domain string, response []byte) *cannedOrigin {
 	tb.Helper()
-	cert, roots := selfSigned(tb, domain)
+	o := &cannedOrigin{}
+	o.addr, o.roots = serveTLS(tb, domain, func(c *tls.Conn) {
+		o.mu.Lock()
+		o.conns++
+		o.mu.Unlock()
+		br := bufio.NewReader(c)
+		for {
+			// A request head: lines up to an empty one.
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(bytes.TrimRight(line, "\r\n")) == 0 {
+					break
+				}
+			}
+			if _, err := c.Write(response); err != nil {
+				return
+			}
+		}
+	})
+	return o
+}
+
+// serveTLS accepts TLS connections with a certificate for name on a
+// loopback port, each served by serve on a goroutine of its own and closed
+// when serve returns, until the test ends: then it closes the listener and
+// every connection, and waits for the goroutines. It returns the address
+// and a pool that trusts the certificate.
+func serveTLS(tb testing.TB, name string, serve func(c *tls.Conn)) (string, *x509.CertPool) {
+	tb.Helper()
+	cert, roots := selfSigned(tb, name)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	o := &cannedOrigin{addr: ln.Addr().String(), roots: roots}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
@@ -58,31 +89,13 @@ func newCannedOrigin(tb testing.TB, domain string, response []byte) *cannedOrigi
 			mu.Lock()
 			open = append(open, c)
 			mu.Unlock()
-			o.mu.Lock()
-			o.conns++
-			o.mu.Unlock()
 			wg.Go(func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					// A request head: lines up to an empty one.
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(bytes.TrimRight(line, "\r\n")) == 0 {
-							break
-						}
-					}
-					if _, err := c.Write(response); err != nil {
-						return
-					}
-				}
+				serve(c.(*tls.Conn))
 			})
 		}
 	})
-	return o
+	return ln.Addr().String(), roots
 }
 
 // accepted reports how many connections the origin accepted.

@@ -45,63 +45,35 @@ type answer func(o *rawOrigin, c *tls.Conn, n int, req *http.Request) bool
 // until the test ends, answering each request with a.
 func newRawOrigin(tb testing.TB, a answer) *rawOrigin {
 	tb.Helper()
-	cert, roots := selfSigned(tb, "origin.test")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	o := &rawOrigin{addr: ln.Addr().String(), roots: roots}
+	o := &rawOrigin{}
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	tb.Cleanup(func() {
-		close(done)
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
+	o.addr, o.roots = serveTLS(tb, "origin.test", func(c *tls.Conn) {
+		o.accepted.Add(1)
+		br := bufio.NewReader(c)
+		for n := 1; ; n++ {
+			req, err := http.ReadRequest(br)
 			if err != nil {
+				o.gone.Add(1)
 				return
 			}
-			o.accepted.Add(1)
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				tc := c.(*tls.Conn)
-				br := bufio.NewReader(tc)
-				for n := 1; ; n++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						o.gone.Add(1)
-						return
-					}
-					o.requests.Add(1)
-					if o.got != nil {
-						select {
-						case o.got <- req.Method + " " + req.RequestURI:
-						case <-done:
-							return
-						}
-					}
-					if !a(o, tc, n, req) {
-						tc.Close()
-						o.closed.Add(1)
-						return
-					}
+			o.requests.Add(1)
+			if o.got != nil {
+				select {
+				case o.got <- req.Method + " " + req.RequestURI:
+				case <-done:
+					return
 				}
-			})
+			}
+			if !a(o, c, n, req) {
+				c.Close()
+				o.closed.Add(1)
+				return
+			}
 		}
 	})
+	// Registered after serveTLS's, so run before it: a connection blocked
+	// handing a request line over returns before serveTLS waits for it.
+	tb.Cleanup(func() { close(done) })
 	return o
 }
 
